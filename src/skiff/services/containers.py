@@ -1,0 +1,905 @@
+"""ContainerService: the container operations of the Engine API.
+
+create, start, stop, kill, remove, wait, attach, logs, inspect and list, as
+Engine API v1.44 (POST /containers/create ... DELETE /containers/{id}) and
+dockerd's daemon/ package behave. It is given only what it needs: the
+metadata database, the image service (to resolve images), the snapshotter
+(the writable layer), the event bus, and paths. Each running container has
+a shim (skiff.runtime.shim); this service talks to it through ShimClient
+and never forks a container itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import re
+import secrets
+import shutil
+import signal as _signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..errors import (Conflict, ExecError, InvalidArgument, NotFound, NotModified,
+                      SkiffError, Unavailable)
+from ..metadata.containers import ContainerStore
+
+log = logging.getLogger("skiff.containers")
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+_LEFT = ["admiring", "bold", "brave", "busy", "calm", "clever", "cool", "eager", "elegant",
+         "festive", "focused", "gallant", "happy", "hungry", "jolly", "keen", "kind", "lucid",
+         "modest", "nifty", "quirky", "relaxed", "serene", "sharp", "stoic", "sweet", "tender",
+         "trusting", "vibrant", "wizardly", "zealous", "youthful"]
+_RIGHT = ["albattani", "babbage", "bell", "curie", "darwin", "einstein", "euclid", "fermi",
+          "galileo", "hopper", "hypatia", "johnson", "kepler", "lamarr", "lovelace", "mayer",
+          "mccarthy", "newton", "noether", "pascal", "ritchie", "shannon", "thompson", "torvalds",
+          "turing", "wozniak", "yalow", "zhukovsky"]
+
+
+def now_rfc3339() -> str:
+    """Current time as RFC 3339 with nanoseconds, UTC, as Docker prints it."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + \
+        f".{ns % 1_000_000_000:09d}Z"
+
+
+def parse_rfc3339(s: str) -> float:
+    """Unix seconds of an RFC 3339 time (nanoseconds truncated to µs)."""
+    if not s or s.startswith("0001-"):
+        return 0.0
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", s)
+    if not m:
+        return 0.0
+    base = datetime.fromisoformat(m.group(1) + (m.group(3).replace("Z", "+00:00")))
+    frac = float(m.group(2) or 0)
+    return base.timestamp() + frac
+
+
+def human_duration(seconds: float) -> str:
+    """docker/go-units HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = int(seconds / 60)
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = int(seconds / 3600 + 0.5)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def signal_number(sig: str | int | None, default: int = _signal.SIGKILL) -> int:
+    """'SIGTERM', 'TERM', 'term', '15' -> 15; InvalidArgument if unknown."""
+    if sig is None or sig == "":
+        return int(default)
+    if isinstance(sig, int):
+        return sig
+    s = str(sig).strip()
+    if s.isdigit():
+        n = int(s)
+        if not 0 < n < 65:
+            raise InvalidArgument(f"invalid signal: {sig}")
+        return n
+    name = s.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
+        base = _signal.SIGRTMIN if name.startswith("SIGRTMIN") else _signal.SIGRTMAX
+        off = int(name[9:])
+        return int(base) + off if "+" in name else int(base) - off
+    try:
+        return int(getattr(_signal, name))
+    except AttributeError:
+        raise InvalidArgument(f"invalid signal: {sig}")
+
+
+@dataclass
+class _Live:
+    """In-memory state of one container: its shim, and who waits for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    shim: object | None = None
+    watcher: asyncio.Task | None = None
+    exit_waiters: list = field(default_factory=list)      # futures -> (code, error)
+    removed_waiters: list = field(default_factory=list)   # futures -> (code, error)
+    pending_attach: list = field(default_factory=list)    # futures -> shim client or None
+    stopping: bool = False
+
+
+class ContainerService:
+    """The container operations; see the module docstring.
+
+    ``images`` must provide ``resolve(ref) -> ImageRecord`` (id, config,
+    chain_ids, repo_tags); ``snapshotter`` is a skiff.snapshots.api.Snapshotter.
+    Paths: ``data_root``/containers/<id>/ keeps the log and the etc files;
+    ``exec_root``/containers/<id>/ is the bundle; ``runtime_root`` the
+    runtime's state dir.
+    """
+
+    def __init__(self, *, db, images, snapshotter, events, data_root: str, exec_root: str,
+                 runtime: str = "skiff", log_driver: str = "json-file", log_opts: dict | None = None,
+                 cgroup_parent: str = "/skiff"):
+        self.store = ContainerStore(db)
+        self.images = images
+        self.snapshotter = snapshotter
+        self.events = events
+        self.data_root = data_root
+        self.exec_root = exec_root
+        self.runtime_root = os.path.join(exec_root, "runtime")
+        self.runtime = runtime
+        self.log_driver = log_driver
+        self.log_opts = dict(log_opts or {})
+        self.cgroup_parent = cgroup_parent
+        self._live: dict[str, _Live] = {}
+        self._cache: dict[str, dict] = {c["Id"]: c for c in self.store.all()}
+        for d in (os.path.join(data_root, "containers"), os.path.join(exec_root, "containers"),
+                  self.runtime_root):
+            os.makedirs(d, mode=0o711, exist_ok=True)
+
+    # ---------------------------------------------------------------- lookup
+    def _live_of(self, cid: str) -> _Live:
+        live = self._live.get(cid)
+        if live is None:
+            live = self._live[cid] = _Live()
+        return live
+
+    def get(self, ref: str) -> dict:
+        """The record by full id, name ("/x" or "x") or unique id prefix.
+        NotFound "No such container: REF"; InvalidArgument on an ambiguous prefix."""
+        if not ref:
+            raise NotFound("No such container: ")
+        c = self._cache.get(ref)
+        if c:
+            return c
+        name = "/" + ref.lstrip("/")
+        for c in self._cache.values():
+            if c["Name"] == name:
+                return c
+        if re.fullmatch(r"[0-9a-f]+", ref):
+            found = [c for c in self._cache.values() if c["Id"].startswith(ref)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}", id=ref)
+
+    def _save(self, c: dict) -> None:
+        self.store.put(c["Id"], c)
+        self._cache[c["Id"]] = c
+
+    def in_use(self, image_id: str) -> list[str]:
+        """Ids of containers using ``image_id`` (for image removal)."""
+        return [c["Id"] for c in self._cache.values() if c["Image"] == image_id]
+
+    def counts(self) -> dict:
+        st = [c["State"]["Status"] for c in self._cache.values()]
+        return {"Containers": len(st), "ContainersRunning": st.count("running"),
+                "ContainersPaused": st.count("paused"),
+                "ContainersStopped": len(st) - st.count("running") - st.count("paused")}
+
+    # ---------------------------------------------------------------- create
+    def create(self, body: dict, name: str | None = None) -> dict:
+        """POST /containers/create. Returns {"Id", "Warnings"}.
+        NotFound "No such image: REF" (the CLI then pulls), Conflict for a
+        name in use, InvalidArgument for bad values."""
+        if not isinstance(body, dict):
+            raise InvalidArgument("invalid container config")
+        image_ref = body.get("Image") or ""
+        if not image_ref:
+            raise InvalidArgument("no image specified")  # Docker: "No command specified" / image
+        hc = body.get("HostConfig") or {}
+        if not isinstance(hc, dict):
+            raise InvalidArgument("invalid HostConfig")
+        warnings = validate_host_config(hc)
+        if name:
+            if not NAME_RE.match(name):
+                raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            name = name.lstrip("/")
+            owner = self.store.name_owner(name)
+            if owner:
+                raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                               f'"{owner}". You have to remove (or rename) that container to be able to reuse that name.')
+        else:
+            name = self._random_name()
+        img = self.images.resolve(image_ref)
+        config = merge_config(body, img.config.get("config") or {})
+        if not config.get("Cmd") and not config.get("Entrypoint"):
+            raise InvalidArgument("no command specified")
+        cid = secrets.token_hex(32)
+        while cid in self._cache or cid[:12].isdigit():
+            cid = secrets.token_hex(32)
+        if not config.get("Hostname"):
+            config["Hostname"] = cid[:12]
+        top = img.chain_ids[-1] if img.chain_ids else ""
+        self.snapshotter.prepare(cid, top, labels={"skiff.container": cid})
+        cdir = os.path.join(self.data_root, "containers", cid)
+        try:
+            os.makedirs(cdir, mode=0o710, exist_ok=True)
+            argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+            hc = normalise_host_config(hc)
+            rec = {
+                "Id": cid, "Created": now_rfc3339(), "Path": argv[0] if argv else "",
+                "Args": argv[1:],
+                "State": {"Status": "created", "Running": False, "Paused": False,
+                          "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": 0,
+                          "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME},
+                "Image": img.id,
+                "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
+                "HostnamePath": os.path.join(cdir, "hostname"),
+                "HostsPath": os.path.join(cdir, "hosts"),
+                "LogPath": os.path.join(cdir, f"{cid}-json.log") if self._log_driver(hc) == "json-file" else "",
+                "Name": "/" + name, "RestartCount": 0, "Driver": "overlay2", "Platform": "linux",
+                "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+                "HostConfig": hc,
+                "GraphDriver": {"Name": "overlay2", "Data": None},
+                "Mounts": [], "Config": config,
+                "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": "",
+                                    "Ports": {}, "Networks": {}},
+            }
+            self.store.add(cid, name, time.time(), rec)
+        except BaseException:
+            shutil.rmtree(cdir, ignore_errors=True)
+            self.snapshotter.remove(cid)
+            raise
+        self._cache[cid] = rec
+        self.events.publish("container", "create", cid, {"image": image_ref, "name": name})
+        return {"Id": cid, "Warnings": warnings}
+
+    def _random_name(self) -> str:
+        for _ in range(100):
+            n = f"{random.choice(_LEFT)}_{random.choice(_RIGHT)}"
+            if not self.store.name_owner(n):
+                return n
+        return f"{random.choice(_LEFT)}_{random.choice(_RIGHT)}{random.randint(0, 99999)}"
+
+    def _log_driver(self, hc: dict) -> str:
+        return ((hc.get("LogConfig") or {}).get("Type") or self.log_driver)
+
+    # ---------------------------------------------------------------- start
+    def _bundle(self, cid: str) -> str:
+        return os.path.join(self.exec_root, "containers", cid)
+
+    async def start(self, ref: str) -> None:
+        """POST /containers/{id}/start. NotModified if running; ExecError when
+        the command cannot be executed (the record keeps ExitCode 126/127)."""
+        c = self.get(ref)
+        cid = c["Id"]
+        live = self._live_of(cid)
+        async with live.lock:
+            c = self.get(cid)
+            if c["State"]["Running"]:
+                raise NotModified(f"container {cid} already started")
+            if c["State"]["Status"] in ("removing", "dead"):
+                raise Conflict(f"container {cid} is marked for removal and cannot be started")
+            try:
+                shim = await self._launch(c)
+            except BaseException as e:
+                self._cleanup_runtime(cid)
+                code = e.exit_code if isinstance(e, ExecError) else 128
+                c["State"].update(Error=str(e), ExitCode=code)
+                self._save(c)
+                for fut in live.pending_attach:
+                    if not fut.done():
+                        fut.set_result(None)
+                live.pending_attach.clear()
+                if c["HostConfig"].get("AutoRemove"):
+                    asyncio.get_running_loop().create_task(self._auto_remove(cid, code, str(e)))
+                if isinstance(e, SkiffError):
+                    raise
+                raise SkiffError(f"failed to start container {cid}: {e}") from e
+            live.shim = shim
+            # attaches made before start get their streams now, before the process runs
+            for fut in live.pending_attach:
+                if not fut.done():
+                    fut.set_result(shim)
+            live.pending_attach.clear()
+            await asyncio.sleep(0)
+            try:
+                pid = await shim.start()
+            except BaseException as e:
+                self._cleanup_runtime(cid)
+                raise SkiffError(f"failed to start container {cid}: {e}") from e
+            st = c["State"]
+            st.update(Status="running", Running=True, Pid=int(pid or 0), ExitCode=0, Error="",
+                      StartedAt=now_rfc3339(), FinishedAt=ZERO_TIME, OOMKilled=False)
+            self._save(c)
+            live.watcher = asyncio.get_running_loop().create_task(self._watch(cid, shim))
+        self.events.publish("container", "start", cid, self._attrs(c))
+
+    async def _launch(self, c: dict):
+        """Mount the rootfs, write the etc files and config.json, spawn the shim
+        (which creates the container). Returns the ShimClient."""
+        from ..runtime.shim.client import spawn_shim
+        from ..runtime.spec import build_spec
+        from ..runtime.user import resolve_user
+        from ..snapshots.mount import mount_all
+        cid = c["Id"]
+        cfg, hc = c["Config"], c["HostConfig"]
+        bundle = self._bundle(cid)
+        rootfs = os.path.join(bundle, "rootfs")
+        os.makedirs(rootfs, mode=0o711, exist_ok=True)
+        if not os.path.ismount(rootfs):
+            mount_all(self.snapshotter.mounts(cid), rootfs)
+        hostname = cfg.get("Hostname") or cid[:12]
+        write_etc_files(c, hostname)
+        uid, gid, groups = resolve_user(rootfs, cfg.get("User") or "")
+        extra = [int(g) if str(g).isdigit() else g for g in (hc.get("GroupAdd") or [])]
+        groups = list(groups) + [g for g in extra if isinstance(g, int)]
+        spec = build_spec(
+            container_id=cid, image_config={}, create=dict(cfg, HostConfig=hc), rootfs=rootfs,
+            etc_files={"/etc/hostname": c["HostnamePath"], "/etc/hosts": c["HostsPath"],
+                       "/etc/resolv.conf": c["ResolvConfPath"]},
+            netns=self._netns(hc), cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{cid}",
+            user=(uid, gid, groups))
+        import json
+        tmp = os.path.join(bundle, "config.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(spec, f)
+        os.replace(tmp, os.path.join(bundle, "config.json"))
+        for name in ("exit.json",):
+            try:
+                os.unlink(os.path.join(bundle, name))
+            except FileNotFoundError:
+                pass
+        log_opts = dict(self.log_opts)
+        lc = hc.get("LogConfig") or {}
+        log_opts.update(lc.get("Config") or {})
+        runtime = hc.get("Runtime") or self.runtime
+        if runtime in ("skiff", "", None):
+            runtime = "skiff"
+        return await spawn_shim(
+            id=cid, bundle=bundle, runtime_root=self.runtime_root,
+            log_path=c["LogPath"] or os.devnull, runtime=runtime, tty=bool(cfg.get("Tty")),
+            stdin=bool(cfg.get("OpenStdin")), stdin_once=bool(cfg.get("StdinOnce")),
+            log_opts=dict(log_opts, driver=self._log_driver(hc)))
+
+    def _netns(self, hc: dict) -> str | None:
+        mode = hc.get("NetworkMode") or "default"
+        if mode == "host":
+            return None
+        return ""  # a new namespace with only lo, until networking lands
+
+    def _cleanup_runtime(self, cid: str) -> None:
+        """Unmount the rootfs and remove the bundle (the runtime state is the shim's)."""
+        from ..snapshots.mount import unmount
+        bundle = self._bundle(cid)
+        rootfs = os.path.join(bundle, "rootfs")
+        try:
+            if os.path.ismount(rootfs):
+                unmount(rootfs, detach=True)
+        except SkiffError as e:
+            log.warning("unmount %s: %s", rootfs, e)
+        shutil.rmtree(bundle, ignore_errors=True)
+        shutil.rmtree(os.path.join(self.runtime_root, cid), ignore_errors=True)
+
+    async def _watch(self, cid: str, shim) -> None:
+        """Await the container's exit through its shim and record it."""
+        from ..runtime.shim.client import read_exit
+        try:
+            st = await shim.wait()
+            code, finished, oom = st.exit_code, st.exited_at, st.oom_killed
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("lost shim of %s: %s", cid, e)
+            st = read_exit(self._bundle(cid))
+            code, finished, oom = (st.exit_code, st.exited_at, st.oom_killed) if st else (255, now_rfc3339(), False)
+        try:
+            await shim.close()
+        except Exception:
+            pass
+        await self._on_exit(cid, code, finished, oom)
+
+    async def _on_exit(self, cid: str, code: int, finished: str, oom: bool) -> None:
+        c = self._cache.get(cid)
+        if c is None:
+            return
+        live = self._live_of(cid)
+        live.shim = None
+        st = c["State"]
+        st.update(Status="exited", Running=False, Pid=0, ExitCode=int(code),
+                  FinishedAt=finished or now_rfc3339(), OOMKilled=bool(oom))
+        self._save(c)
+        self._cleanup_runtime(cid)
+        if oom:
+            self.events.publish("container", "oom", cid, self._attrs(c))
+        self.events.publish("container", "die", cid, dict(self._attrs(c), exitCode=code))
+        if live.stopping:
+            live.stopping = False
+        for fut in live.exit_waiters:
+            if not fut.done():
+                fut.set_result((int(code), None))
+        live.exit_waiters.clear()
+        if c["HostConfig"].get("AutoRemove"):
+            await self._auto_remove(cid, int(code), None)
+
+    async def _auto_remove(self, cid: str, code: int, err: str | None) -> None:
+        try:
+            await self.remove(cid, force=True, volumes=True, _code=code, _err=err)
+        except NotFound:
+            pass
+        except Exception as e:
+            log.warning("auto-remove %s: %s", cid, e)
+
+    def _attrs(self, c: dict) -> dict:
+        a = {"image": c["Config"].get("Image", ""), "name": c["Name"].lstrip("/")}
+        a.update(c["Config"].get("Labels") or {})
+        return a
+
+    # ---------------------------------------------------------------- signals
+    async def kill(self, ref: str, sig: str | None = None) -> None:
+        """POST /containers/{id}/kill (default SIGKILL). Conflict if not running."""
+        c = self.get(ref)
+        n = signal_number(sig, _signal.SIGKILL)
+        live = self._live_of(c["Id"])
+        if not c["State"]["Running"] or live.shim is None:
+            raise Conflict(f"Cannot kill container: {ref}: Container {c['Id']} is not running")
+        await live.shim.kill(n)
+        self.events.publish("container", "kill", c["Id"], dict(self._attrs(c), signal=n))
+
+    async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        """POST /containers/{id}/stop: the stop signal (request, container's
+        StopSignal, SIGTERM), then SIGKILL after ``timeout`` s (request,
+        StopTimeout, 10; -1 waits for ever). NotModified if not running."""
+        c = self.get(ref)
+        cid = c["Id"]
+        live = self._live_of(cid)
+        if not c["State"]["Running"] or live.shim is None:
+            raise NotModified(f"container {cid} is not running")
+        n = signal_number(sig or c["Config"].get("StopSignal") or "SIGTERM", _signal.SIGTERM)
+        if timeout is None:
+            timeout = c["Config"].get("StopTimeout")
+            if timeout is None:
+                timeout = 10
+        fut = asyncio.get_running_loop().create_future()
+        live.exit_waiters.append(fut)
+        live.stopping = True
+        try:
+            await live.shim.kill(n)
+        except Exception as e:
+            log.debug("stop signal to %s: %s", cid, e)
+        try:
+            if timeout is None or timeout < 0:
+                await asyncio.shield(fut)
+            else:
+                await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            shim = live.shim
+            if shim is not None:
+                try:
+                    await shim.kill(_signal.SIGKILL, all=True)
+                except Exception as e:
+                    log.debug("sigkill to %s: %s", cid, e)
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), 30)
+            except asyncio.TimeoutError:
+                raise SkiffError(f"container {cid} did not exit after SIGKILL")
+        self.events.publish("container", "stop", cid, self._attrs(c))
+
+    # ---------------------------------------------------------------- wait
+    async def wait(self, ref: str, condition: str = "not-running") -> dict:
+        """POST /containers/{id}/wait. Returns {"StatusCode", "Error"}."""
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        c = self.get(ref)
+        cid = c["Id"]
+        live = self._live_of(cid)
+        fut = asyncio.get_running_loop().create_future()
+        if condition == "removed":
+            live.removed_waiters.append(fut)
+        elif condition in ("", "not-running") and not c["State"]["Running"]:
+            return {"StatusCode": c["State"]["ExitCode"], "Error": None}
+        else:
+            live.exit_waiters.append(fut)
+        code, err = await fut
+        return {"StatusCode": code, "Error": {"Message": err} if err else None}
+
+    # ---------------------------------------------------------------- remove
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False,
+                     _code: int | None = None, _err: str | None = None) -> None:
+        """DELETE /containers/{id}. Conflict if running and not ``force``."""
+        c = self.get(ref)
+        cid = c["Id"]
+        live = self._live_of(cid)
+        if c["State"]["Running"]:
+            if not force:
+                raise Conflict(f"You cannot remove a running container {cid}. Stop the container "
+                               f"before attempting removal or force remove")
+            fut = asyncio.get_running_loop().create_future()
+            live.exit_waiters.append(fut)
+            if live.shim is not None:
+                try:
+                    await live.shim.kill(_signal.SIGKILL, all=True)
+                except Exception as e:
+                    log.debug("kill %s: %s", cid, e)
+                try:
+                    await asyncio.wait_for(asyncio.shield(fut), 30)
+                except asyncio.TimeoutError:
+                    raise SkiffError(f"could not kill running container {cid}, cannot remove")
+            c = self._cache.get(cid)
+            if c is None:
+                return  # auto-removed meanwhile
+        if cid not in self._cache:
+            raise NotFound(f"No such container: {ref}")
+        c["State"]["Status"] = "removing"
+        self._cleanup_runtime(cid)
+        try:
+            self.snapshotter.remove(cid)
+        except NotFound:
+            pass
+        shutil.rmtree(os.path.join(self.data_root, "containers", cid), ignore_errors=True)
+        self.store.remove(cid)
+        self._cache.pop(cid, None)
+        live = self._live.pop(cid, live)
+        code = c["State"]["ExitCode"] if _code is None else _code
+        for fut in live.removed_waiters + live.exit_waiters:
+            if not fut.done():
+                fut.set_result((code, _err))
+        for fut in live.pending_attach:
+            if not fut.done():
+                fut.set_result(None)
+        self.events.publish("container", "destroy", cid, self._attrs(c))
+
+    # ---------------------------------------------------------------- attach
+    async def attach_streams(self, ref: str):
+        """The shim to attach to: at once when running, else when the
+        container next starts (None if it is removed or fails first)."""
+        c = self.get(ref)
+        live = self._live_of(c["Id"])
+        if c["State"]["Running"] and live.shim is not None:
+            return live.shim
+        fut = asyncio.get_running_loop().create_future()
+        live.pending_attach.append(fut)
+        return await fut
+
+    # ---------------------------------------------------------------- read
+    def inspect(self, ref: str, size: bool = False) -> dict:
+        """GET /containers/{id}/json."""
+        c = self.get(ref)
+        out = dict(c)
+        out["State"] = dict(c["State"])
+        if size:
+            try:
+                u = self.snapshotter.usage(c["Id"])
+                out["SizeRw"] = u.size
+            except Exception:
+                out["SizeRw"] = 0
+        return out
+
+    def list(self, all: bool = False, limit: int = -1, filters: dict | None = None,
+             size: bool = False) -> list[dict]:
+        """GET /containers/json, newest first, with Docker's filters
+        (id, name, label, status, ancestor, exited, before, since)."""
+        out = []
+        recs = sorted(self._cache.values(), key=lambda c: c["Created"], reverse=True)
+        filters = normalise_filters(filters)
+        if not all and limit <= 0 and not filters.get("status") and not filters.get("exited"):
+            recs = [c for c in recs if c["State"]["Running"]]
+        for c in recs:
+            if not self._match(c, filters):
+                continue
+            out.append(self._summary(c, size))
+            if limit > 0 and len(out) >= limit:
+                break
+        return out
+
+    def _match(self, c: dict, f: dict) -> bool:
+        st = c["State"]
+        for v in f.get("id", []):
+            if not c["Id"].startswith(v):
+                return False
+        if f.get("name") and not any(re.search(v.lstrip("/"), c["Name"].lstrip("/")) for v in f["name"]):
+            return False
+        if f.get("status") and st["Status"] not in f["status"]:
+            return False
+        if f.get("exited"):
+            if st["Running"] or st["Status"] == "created" or str(st["ExitCode"]) not in f["exited"]:
+                return False
+        labels = c["Config"].get("Labels") or {}
+        for v in f.get("label", []):
+            k, eq, want = v.partition("=")
+            if k not in labels or (eq and labels[k] != want):
+                return False
+        if f.get("ancestor"):
+            ok = False
+            for a in f["ancestor"]:
+                try:
+                    if self.images.resolve(a).id == c["Image"]:
+                        ok = True
+                except SkiffError:
+                    pass
+                if a == c["Config"].get("Image") or c["Image"].startswith(a) or \
+                        c["Image"].replace("sha256:", "").startswith(a):
+                    ok = True
+            if not ok:
+                return False
+        return True
+
+    def _summary(self, c: dict, size: bool) -> dict:
+        st = c["State"]
+        created = parse_rfc3339(c["Created"])
+        if st["Status"] == "running":
+            status = "Up " + human_duration(time.time() - parse_rfc3339(st["StartedAt"]))
+        elif st["Status"] == "created":
+            status = "Created"
+        elif st["Status"] == "removing":
+            status = "Removal In Progress"
+        elif st["Status"] == "exited":
+            fin = parse_rfc3339(st["FinishedAt"])
+            status = f"Exited ({st['ExitCode']}) {human_duration(time.time() - fin)} ago"
+        else:
+            status = st["Status"].capitalize()
+        argv = [c["Path"]] + c["Args"] if c["Path"] else []
+        d = {"Id": c["Id"], "Names": [c["Name"]], "Image": c["Config"].get("Image", ""),
+             "ImageID": c["Image"], "Command": " ".join(argv), "Created": int(created),
+             "Ports": [], "Labels": c["Config"].get("Labels") or {}, "State": st["Status"],
+             "Status": status, "HostConfig": {"NetworkMode": c["HostConfig"].get("NetworkMode", "default")},
+             "NetworkSettings": {"Networks": c["NetworkSettings"].get("Networks", {})},
+             "Mounts": c.get("Mounts", [])}
+        if size:
+            try:
+                d["SizeRw"] = self.snapshotter.usage(c["Id"]).size
+            except Exception:
+                d["SizeRw"] = 0
+            d["SizeRootFs"] = d["SizeRw"]
+        return d
+
+    def log_source(self, ref: str) -> tuple[dict, str]:
+        """(record, log path) for GET /containers/{id}/logs; InvalidArgument
+        when the log driver keeps nothing to read."""
+        c = self.get(ref)
+        if not c["LogPath"]:
+            raise InvalidArgument('configured logging driver does not support reading')
+        return c, c["LogPath"]
+
+    def is_running(self, cid: str) -> bool:
+        c = self._cache.get(cid)
+        return bool(c and c["State"]["Running"])
+
+    # ---------------------------------------------------------------- restart safety
+    async def restore(self) -> None:
+        """At daemon start: reconnect to the shims of running containers;
+        record the exit of those whose shim is gone (255 when nothing was
+        recorded); remove writable layers no record owns (a create cut short)."""
+        from ..runtime.shim.client import ShimClient, read_exit
+        for c in list(self._cache.values()):
+            cid = c["Id"]
+            if c["State"]["Running"]:
+                try:
+                    shim = await ShimClient.connect(self._bundle(cid))
+                except (Unavailable, OSError, SkiffError):
+                    st = read_exit(self._bundle(cid))
+                    if st:
+                        await self._on_exit(cid, st.exit_code, st.exited_at, st.oom_killed)
+                    else:
+                        await self._on_exit(cid, 255, now_rfc3339(), False)
+                    continue
+                live = self._live_of(cid)
+                live.shim = shim
+                live.watcher = asyncio.get_running_loop().create_task(self._watch(cid, shim))
+            elif c["State"]["Status"] == "removing":
+                try:
+                    await self.remove(cid, force=True)
+                except SkiffError as e:
+                    log.warning("finishing removal of %s: %s", cid, e)
+            else:
+                self._cleanup_runtime(cid)
+        try:
+            from ..snapshots.api import KIND_ACTIVE
+            for info in list(self.snapshotter.walk()):
+                if info.kind == KIND_ACTIVE and re.fullmatch(r"[0-9a-f]{64}", info.key) \
+                        and info.key not in self._cache:
+                    log.info("removing orphaned writable layer %s", info.key)
+                    self.snapshotter.remove(info.key)
+                    shutil.rmtree(os.path.join(self.data_root, "containers", info.key), ignore_errors=True)
+        except Exception as e:
+            log.warning("cleaning orphaned snapshots: %s", e)
+
+    async def shutdown(self) -> None:
+        """Daemon stop: leave containers running (their shims hold them)."""
+        for live in self._live.values():
+            if live.watcher:
+                live.watcher.cancel()
+            if live.shim is not None:
+                try:
+                    await live.shim.close()
+                except Exception:
+                    pass
+
+
+# -------------------------------------------------------------------- helpers
+def normalise_filters(filters) -> dict[str, list[str]]:
+    """Docker's filters JSON ({"k": ["v"]} or the old {"k": {"v": true}}) -> {k: [v]}."""
+    out: dict[str, list[str]] = {}
+    for k, v in (filters or {}).items():
+        if isinstance(v, dict):
+            v = [x for x, on in v.items() if on]
+        elif isinstance(v, str):
+            v = [v]
+        out[k] = list(v)
+    return out
+
+
+def merge_config(body: dict, image: dict) -> dict:
+    """The container's Config as Docker records it: the request's fields over
+    the image's (daemon/create.go merge): Env by key, Cmd from the image only
+    when neither Cmd nor Entrypoint was given, Entrypoint, WorkingDir, User,
+    Labels, ExposedPorts, StopSignal, Healthcheck, Volumes."""
+    cfg = {k: body.get(k) for k in (
+        "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+        "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped",
+        "Image", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild",
+        "Labels", "StopSignal", "StopTimeout", "Shell")}
+    for k in ("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr"):
+        cfg[k] = bool(cfg.get(k))
+    cfg["Hostname"] = cfg.get("Hostname") or ""
+    cfg["Domainname"] = cfg.get("Domainname") or ""
+    for k in ("Cmd", "Entrypoint"):
+        v = cfg.get(k)
+        if isinstance(v, str):
+            cfg[k] = [v]
+    env_img = list(image.get("Env") or [])
+    env = list(cfg.get("Env") or [])
+    keys = {e.split("=", 1)[0] for e in env}
+    cfg["Env"] = [e for e in env_img if e.split("=", 1)[0] not in keys] + env
+    ep = cfg.get("Entrypoint")
+    if not ep:  # nil or empty: the image's Cmd when none given, its Entrypoint when nil
+        if not cfg.get("Cmd"):
+            cfg["Cmd"] = image.get("Cmd")
+        if ep is None:
+            cfg["Entrypoint"] = image.get("Entrypoint")
+    if cfg.get("Entrypoint") == [""]:
+        cfg["Entrypoint"] = None
+    if not cfg.get("WorkingDir"):
+        cfg["WorkingDir"] = image.get("WorkingDir") or ""
+    if not cfg.get("User"):
+        cfg["User"] = image.get("User") or ""
+    labels = dict(image.get("Labels") or {})
+    labels.update(cfg.get("Labels") or {})
+    cfg["Labels"] = labels
+    ports = dict(image.get("ExposedPorts") or {})
+    ports.update(cfg.get("ExposedPorts") or {})
+    cfg["ExposedPorts"] = ports or None
+    if not cfg.get("StopSignal") and image.get("StopSignal"):
+        cfg["StopSignal"] = image["StopSignal"]
+    if not cfg.get("Healthcheck") and image.get("Healthcheck"):
+        cfg["Healthcheck"] = image["Healthcheck"]
+    vols = dict(image.get("Volumes") or {})
+    vols.update(cfg.get("Volumes") or {})
+    cfg["Volumes"] = vols or None
+    if cfg.get("OnBuild") is None:
+        cfg["OnBuild"] = None
+    for k in ("StopSignal", "StopTimeout", "Healthcheck", "MacAddress", "NetworkDisabled",
+              "ArgsEscaped", "Shell"):
+        if cfg.get(k) in (None, ""):
+            cfg.pop(k, None)
+    return cfg
+
+
+def validate_host_config(hc: dict) -> list[str]:
+    """Docker's checks on resources (daemon/daemon_unix.go
+    verifyPlatformContainerResources); InvalidArgument with its messages."""
+    warnings: list[str] = []
+    mem = int(hc.get("Memory") or 0)
+    swap = int(hc.get("MemorySwap") or 0)
+    if mem < 0:
+        raise InvalidArgument("invalid memory limit")
+    if 0 < mem < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if swap > 0 and mem == 0:
+        raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit, see usage")
+    if mem > 0 and swap > 0 and swap < mem:
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+    res = int(hc.get("MemoryReservation") or 0)
+    if mem > 0 and res > 0 and res > mem:
+        raise InvalidArgument("Minimum memory limit can not be less than memory reservation limit, see usage")
+    if 0 < res < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory reservation allowed is 6MB")
+    if hc.get("NanoCpus") and (hc.get("CpuQuota") or hc.get("CpuPeriod")):
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    nano = int(hc.get("NanoCpus") or 0)
+    if nano < 0 or nano > (os.cpu_count() or 1) * 1_000_000_000:
+        raise InvalidArgument(f"Range of CPUs is from 0.01 to {os.cpu_count() or 1}.00, as there are only "
+                              f"{os.cpu_count() or 1} CPUs available")
+    per = int(hc.get("CpuPeriod") or 0)
+    if per and not 1000 <= per <= 1000000:
+        raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+    quota = int(hc.get("CpuQuota") or 0)
+    if quota and quota < 1000:
+        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    rp = hc.get("RestartPolicy") or {}
+    name = rp.get("Name") or ""
+    if name not in ("", "no", "always", "unless-stopped", "on-failure"):
+        raise InvalidArgument(f"invalid restart policy '{name}'")
+    if hc.get("AutoRemove") and name not in ("", "no"):
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    if name != "on-failure" and rp.get("MaximumRetryCount"):
+        raise InvalidArgument("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+    return warnings
+
+
+def normalise_host_config(hc: dict) -> dict:
+    """HostConfig as inspect shows it, with Docker's defaults filled in."""
+    out = dict(hc)
+    out.setdefault("NetworkMode", "default")
+    if not out.get("NetworkMode"):
+        out["NetworkMode"] = "default"
+    out.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    if not (out.get("RestartPolicy") or {}).get("Name"):
+        out["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
+    out.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    for k in ("Memory", "MemorySwap", "MemoryReservation", "CpuShares", "CpuQuota", "CpuPeriod",
+              "NanoCpus", "BlkioWeight", "ShmSize"):
+        out.setdefault(k, 0)
+    out.setdefault("AutoRemove", False)
+    out.setdefault("Privileged", False)
+    out.setdefault("ReadonlyRootfs", False)
+    out.setdefault("Binds", None)
+    out.setdefault("PortBindings", {})
+    return out
+
+
+def write_etc_files(c: dict, hostname: str) -> None:
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container as
+    Docker writes them (libnetwork etchosts/resolvconf): loopback
+    nameservers of the host are dropped; none left -> Google's, as Docker."""
+    cfg = c["Config"]
+    with open(c["HostnamePath"] + ".tmp", "w") as f:
+        f.write(hostname + "\n")
+    os.replace(c["HostnamePath"] + ".tmp", c["HostnamePath"])
+    hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
+             "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes",
+             "ff02::2\tip6-allrouters"]
+    for extra in c["HostConfig"].get("ExtraHosts") or []:
+        name, _, ip = extra.partition(":")
+        hosts.append(f"{ip}\t{name}")
+    with open(c["HostsPath"] + ".tmp", "w") as f:
+        f.write("\n".join(hosts) + "\n")
+    os.replace(c["HostsPath"] + ".tmp", c["HostsPath"])
+    lines, ns = [], []
+    try:
+        with open("/etc/resolv.conf") as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] == "nameserver":
+                    if len(parts) > 1 and not (parts[1].startswith("127.") or parts[1] == "::1"):
+                        ns.append(parts[1])
+                elif parts and parts[0] in ("search", "options", "domain"):
+                    lines.append(line.strip())
+    except OSError:
+        pass
+    hc = c["HostConfig"]
+    if hc.get("Dns"):
+        ns = list(hc["Dns"])
+    if not ns:
+        ns = ["8.8.8.8", "8.8.4.4"]
+    if hc.get("DnsSearch"):
+        lines = [l for l in lines if not l.startswith(("search", "domain"))] + \
+            ["search " + " ".join(hc["DnsSearch"])]
+    if hc.get("DnsOptions"):
+        lines = [l for l in lines if not l.startswith("options")] + ["options " + " ".join(hc["DnsOptions"])]
+    body = "".join(f"nameserver {n}\n" for n in ns) + "".join(l + "\n" for l in lines)
+    with open(c["ResolvConfPath"] + ".tmp", "w") as f:
+        f.write(body)
+    os.replace(c["ResolvConfPath"] + ".tmp", c["ResolvConfPath"])
