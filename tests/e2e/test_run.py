@@ -22,8 +22,8 @@ def test_mirror_and_exit_code(skiffd, registry):
     # busybox means docker.io/library/busybox: fetched through the mirror 127.0.0.1:5000
     r = skiffd.cli("run", "--rm", "busybox", "sh", "-c", "exit 3")
     assert r.returncode == 3, r.stderr
-    r = skiffd.cli("image", "inspect", "-f", "{{index .RepoTags 0}}", "busybox")
-    assert r.stdout.strip() == "busybox:latest", r.stderr
+    r = skiffd.cli("image", "inspect", "-f", "{{json .RepoTags}}", "busybox")
+    assert "busybox:latest" in json.loads(r.stdout), r.stdout + r.stderr
 
 
 def test_stdout_stderr_separate(skiffd, busybox):

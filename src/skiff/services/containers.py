@@ -316,7 +316,8 @@ class ContainerService:
             live.pending_attach.clear()
             await asyncio.sleep(0)
             try:
-                pid = await shim.start()
+                await shim.start()
+                pid = shim.pid
             except BaseException as e:
                 self._cleanup_runtime(cid)
                 raise SkiffError(f"failed to start container {cid}: {e}") from e

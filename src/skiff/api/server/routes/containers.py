@@ -12,7 +12,6 @@ from typing import Protocol
 
 from aiohttp import web
 
-from ...errors  import NotFound  # noqa: F401  (documented errors come from the backend)
 from ..app import json_body, qbool, qint, route
 from ..hijack import hijack, release
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from ...errors import InvalidArgument, SkiffError
+from ....errors import InvalidArgument
 from ..app import qbool, route
 
 
