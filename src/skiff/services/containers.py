@@ -152,6 +152,7 @@ class ContainerService:
         self.log_opts = dict(log_opts or {})
         self.cgroup_parent = cgroup_parent
         self._live: dict[str, _Live] = {}
+        self._caps: list[str] | None = None  # the host's bounding set, read once
         self._cache: dict[str, dict] = {c["Id"]: c for c in self.store.all()}
         for d in (os.path.join(data_root, "containers"), os.path.join(exec_root, "containers"),
                   self.runtime_root):
@@ -332,8 +333,8 @@ class ContainerService:
         """Mount the rootfs, write the etc files and config.json, spawn the shim
         (which creates the container). Returns the ShimClient."""
         from ..runtime.shim.client import spawn_shim
-        from ..runtime.spec import build_spec
-        from ..runtime.user import resolve_user
+        from ..runtime.spec import build_spec, host_bounding_capabilities
+        from ..runtime.user import resolve_groups, resolve_user, user_home
         from ..snapshots.mount import mount_all
         cid = c["Id"]
         cfg, hc = c["Config"], c["HostConfig"]
@@ -345,14 +346,17 @@ class ContainerService:
         hostname = cfg.get("Hostname") or cid[:12]
         write_etc_files(c, hostname)
         uid, gid, groups = resolve_user(rootfs, cfg.get("User") or "")
-        extra = [int(g) if str(g).isdigit() else g for g in (hc.get("GroupAdd") or [])]
-        groups = list(groups) + [g for g in extra if isinstance(g, int)]
+        groups = list(groups) + [g for g in resolve_groups(rootfs, hc.get("GroupAdd") or [])
+                                 if g not in groups]
+        if self._caps is None:
+            self._caps = host_bounding_capabilities()
         spec = build_spec(
             container_id=cid, image_config={}, create=dict(cfg, HostConfig=hc), rootfs=rootfs,
             etc_files={"/etc/hostname": c["HostnamePath"], "/etc/hosts": c["HostsPath"],
                        "/etc/resolv.conf": c["ResolvConfPath"]},
             netns=self._netns(hc), cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{cid}",
-            user=(uid, gid, groups))
+            user=(uid, gid, groups), home=user_home(rootfs, uid),
+            available_capabilities=self._caps)
         import json
         tmp = os.path.join(bundle, "config.json.tmp")
         with open(tmp, "w") as f:
