@@ -33,7 +33,8 @@ class Skiffd:
         self.docker_config = str(base / "docker-config")
         os.makedirs(self.docker_config, exist_ok=True)
         with open(self.config, "w") as f:
-            json.dump({"registry-mirrors": [f"http://{registry}"]}, f)
+            # no fallback to Docker Hub: tests never leave the host (DNS included)
+            json.dump({"registry-mirrors": [f"http://{registry}"], "registry-mirror-fallback": False}, f)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:

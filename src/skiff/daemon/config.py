@@ -26,6 +26,7 @@ KNOWN_KEYS = {
     "group", "bip", "fixed-cidr", "default-address-pools", "mtu", "iptables", "ip-forward",
     "ipv6", "dns", "dns-search", "dns-opts", "features", "builder", "detach-keys",
     "default-shm-size", "cgroup-parent", "userns-remap", "max-concurrent-downloads",
+    "registry-mirror-fallback",
 }
 
 
@@ -40,6 +41,8 @@ class Config:
     debug: bool = False
     pidfile: str = ""
     registry_mirrors: list[str] = field(default_factory=list)
+    #: skiff's own key: after every mirror failed, try Docker Hub (Docker does; default true)
+    registry_mirror_fallback: bool = True
     insecure_registries: list[str] = field(default_factory=list)
     log_driver: str = "json-file"
     log_opts: dict = field(default_factory=dict)
@@ -125,6 +128,7 @@ def load(argv: list[str] | None = None) -> Config:
     cfg.pidfile = pick(args.pidfile, "pidfile", "")
     cfg.registry_mirrors = list(pick(args.registry_mirror, "registry-mirrors", []))
     cfg.insecure_registries = list(pick(args.insecure_registry, "insecure-registries", []))
+    cfg.registry_mirror_fallback = bool(raw.get("registry-mirror-fallback", True))
     cfg.log_driver = pick(args.log_driver, "log-driver", "json-file")
     cfg.log_opts = dict(raw.get("log-opts", {}))
     cfg.default_runtime = pick(args.default_runtime, "default-runtime", "skiff")

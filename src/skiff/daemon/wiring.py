@@ -45,10 +45,21 @@ class Daemon:
         self.containers: ContainerService | None = None
         self.images = ImageService(self.db, self.content, self.snapshotter,
                                    mirrors=cfg.registry_mirrors, insecure=cfg.insecure_registries,
+                                   hub_fallback=cfg.registry_mirror_fallback,
                                    in_use=lambda image_id: self.containers.in_use(image_id)
                                    if self.containers else [],
                                    **_maybe_events(ImageService, self.events))
         self.images.cleanup()
+        try:
+            gone = self.images.gc()  # nothing runs yet: what no image needs is a cut-short pull's
+            if gone["snapshots"] or gone["blobs"]:
+                import logging
+                logging.getLogger("skiff.daemon").info(
+                    "removed %d layers and %d blobs of interrupted pulls",
+                    len(gone["snapshots"]), len(gone["blobs"]))
+        except Exception:
+            import logging
+            logging.getLogger("skiff.daemon").exception("image gc")
         self.containers = ContainerService(
             db=self.db, images=self.images, snapshotter=self.snapshotter, events=self.events,
             data_root=cfg.data_root, exec_root=cfg.exec_root, runtime=cfg.default_runtime,

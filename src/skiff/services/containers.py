@@ -548,6 +548,7 @@ class ContainerService:
         if cid not in self._cache:
             raise NotFound(f"No such container: {ref}")
         c["State"]["Status"] = "removing"
+        self._save(c)  # a daemon killed from here on finishes the removal at its next start
         self._cleanup_runtime(cid)
         try:
             self.snapshotter.remove(cid)
@@ -709,7 +710,8 @@ class ContainerService:
                 except SkiffError as e:
                     log.warning("finishing removal of %s: %s", cid, e)
             else:
-                self._cleanup_runtime(cid)
+                await self._adopt_or_clean(cid)
+        self._remove_orphan_bundles()
         try:
             from ..snapshots.api import KIND_ACTIVE
             for info in list(self.snapshotter.walk()):
@@ -720,6 +722,77 @@ class ContainerService:
                     shutil.rmtree(os.path.join(self.data_root, "containers", info.key), ignore_errors=True)
         except Exception as e:
             log.warning("cleaning orphaned snapshots: %s", e)
+
+    async def _adopt_or_clean(self, cid: str) -> None:
+        """A container recorded as not running: if the daemon died during its
+        start, a shim may hold it running; adopt it then (never leave a
+        container the daemon has forgotten), else end that shim and clean."""
+        from ..runtime.shim.client import ShimClient
+        c = self._cache[cid]
+        try:
+            shim = await ShimClient.connect(self._bundle(cid))
+        except (Unavailable, OSError, SkiffError):
+            self._cleanup_runtime(cid)
+            return
+        try:
+            st = await shim.state()
+        except (Unavailable, OSError, SkiffError):
+            st = {}
+        if st.get("status") == "running":
+            log.info("adopting running container %s", cid)
+            c["State"].update(Status="running", Running=True, Pid=int(st.get("pid") or shim.pid or 0),
+                              ExitCode=0, Error="", StartedAt=c["State"].get("StartedAt") if
+                              not c["State"]["StartedAt"].startswith("0001") else now_rfc3339(),
+                              FinishedAt=ZERO_TIME)
+            self._save(c)
+            live = self._live_of(cid)
+            live.shim = shim
+            live.watcher = asyncio.get_running_loop().create_task(self._watch(cid, shim))
+            return
+        try:
+            await shim.kill(_signal.SIGKILL, all=True)
+        except (Unavailable, OSError, SkiffError):
+            pass
+        try:
+            await asyncio.wait_for(shim.wait(), 10)
+        except Exception:
+            pass
+        await shim.close()
+        self._force_delete(cid)
+        self._cleanup_runtime(cid)
+
+    def _remove_orphan_bundles(self) -> None:
+        """Bundles and runtime state of containers no record owns."""
+        for d in (os.path.join(self.exec_root, "containers"), self.runtime_root):
+            try:
+                names = os.listdir(d)
+            except FileNotFoundError:
+                continue
+            for cid in names:
+                if re.fullmatch(r"[0-9a-f]{64}", cid) and cid not in self._cache:
+                    log.info("removing orphaned bundle %s", cid)
+                    self._kill_orphan_shim(cid)
+                    self._force_delete(cid)
+                    self._cleanup_runtime(cid)
+
+    def _force_delete(self, cid: str) -> None:
+        """runtime delete --force: kills what is left in the container's cgroup."""
+        try:
+            from ..runtime.linux import container as rt
+            rt.delete(self.runtime_root, cid, force=True)
+        except Exception as e:
+            log.debug("runtime delete %s: %s", cid, e)
+
+    def _kill_orphan_shim(self, cid: str) -> None:
+        try:
+            with open(os.path.join(self._bundle(cid), "shim.pid")) as f:
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"skiff" not in f.read() or cid.encode() not in open(f"/proc/{pid}/cmdline", "rb").read():
+                    return
+            os.kill(pid, _signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
 
     async def shutdown(self) -> None:
         """Daemon stop: leave containers running (their shims hold them)."""

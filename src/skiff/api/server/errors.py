@@ -3,6 +3,7 @@ error body ``{"message": "..."}`` of the Engine API (v1.44 "ErrorResponse")."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 from aiohttp import web
@@ -39,7 +40,9 @@ def status_of(exc: BaseException) -> int:
 def error_response(status: int, message: str) -> web.Response:
     if status == 304:
         return web.Response(status=304)
-    return web.json_response({"message": message}, status=status)
+    # exactly "application/json": Docker's client only decodes {"message"} then
+    return web.Response(body=json.dumps({"message": message}).encode(), status=status,
+                        content_type="application/json")
 
 
 @web.middleware

@@ -176,6 +176,25 @@ def setup(app: web.Application, svc: ImageBackend) -> None:
         resp = await _stream_progress(request, work)
         return resp
 
+    async def history(request):
+        return web.json_response(svc.history(request.match_info["name"]))
+
+    async def prune(request):
+        filters = json.loads(request.query.get("filters") or "{}")
+        dangling = filters.get("dangling")
+        if isinstance(dangling, dict):
+            dangling = [k for k, v in dangling.items() if v]
+        all_ = bool(dangling) and str(dangling[0]).lower() in ("false", "0")
+        rest = {k: v for k, v in filters.items() if k != "dangling"}
+        return web.json_response(svc.prune(all=all_, filters=rest))
+
+    async def auth(request):
+        from ..app import json_body
+        return web.json_response(await svc.login(await json_body(request)))
+
+    route(app, "POST", "/auth", auth)
+    route(app, "POST", "/images/prune", prune)
+    route(app, "GET", "/images/{name:.+}/history", history)
     route(app, "POST", "/images/create", create)
     route(app, "GET", "/images/json", list_)
     route(app, "POST", "/images/load", load)

@@ -1,0 +1,119 @@
+"""Linux capabilities of the container process (OCI runtime-spec
+config.md#linux-process: process.capabilities with the bounding, effective,
+inheritable, permitted and ambient sets).
+
+Capabilities that this kernel does not know (above cap_last_cap) or that are
+not in the host's bounding set (this VM lacks CAP_SYS_RESOURCE) are skipped
+with a debug log line instead of failing, as runc does for unknown ones.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from skiff.runtime.linux import syscalls as sc
+
+log = logging.getLogger("skiff.runtime")
+
+#: capability name (without CAP_) -> number, linux/capability.h
+CAPS: dict[str, int] = {
+    "CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3, "FSETID": 4,
+    "KILL": 5, "SETGID": 6, "SETUID": 7, "SETPCAP": 8, "LINUX_IMMUTABLE": 9,
+    "NET_BIND_SERVICE": 10, "NET_BROADCAST": 11, "NET_ADMIN": 12, "NET_RAW": 13,
+    "IPC_LOCK": 14, "IPC_OWNER": 15, "SYS_MODULE": 16, "SYS_RAWIO": 17,
+    "SYS_CHROOT": 18, "SYS_PTRACE": 19, "SYS_PACCT": 20, "SYS_ADMIN": 21,
+    "SYS_BOOT": 22, "SYS_NICE": 23, "SYS_RESOURCE": 24, "SYS_TIME": 25,
+    "SYS_TTY_CONFIG": 26, "MKNOD": 27, "LEASE": 28, "AUDIT_WRITE": 29,
+    "AUDIT_CONTROL": 30, "SETFCAP": 31, "MAC_OVERRIDE": 32, "MAC_ADMIN": 33,
+    "SYSLOG": 34, "WAKE_ALARM": 35, "BLOCK_SUSPEND": 36, "AUDIT_READ": 37,
+    "PERFMON": 38, "BPF": 39, "CHECKPOINT_RESTORE": 40,
+}
+
+#: Docker's default capability set (moby oci/caps/defaults.go)
+DOCKER_DEFAULT = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+    "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+
+
+def last_cap() -> int:
+    """The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap)."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return max(CAPS.values())
+
+
+def cap_number(name: str) -> int | None:
+    """"CAP_NET_RAW" (or "NET_RAW", any case) -> 13; None if unknown."""
+    n = name.upper()
+    if n.startswith("CAP_"):
+        n = n[4:]
+    return CAPS.get(n)
+
+
+def host_bounding() -> int:
+    """The bounding set of this process as a mask (PR_CAPBSET_READ per cap)."""
+    mask = 0
+    for n in range(last_cap() + 1):
+        try:
+            if sc.prctl(sc.PR_CAPBSET_READ, n):
+                mask |= 1 << n
+        except Exception:
+            pass
+    return mask
+
+
+def to_mask(names: list[str] | None, allowed: int) -> int:
+    """Names -> bit mask, keeping only caps in ``allowed``; unknown or
+    unavailable ones are skipped with a debug log line."""
+    mask = 0
+    for name in names or ():
+        n = cap_number(name)
+        if n is None:
+            log.debug("unknown capability %s skipped", name)
+            continue
+        if not allowed & (1 << n):
+            log.debug("capability %s not in the host's bounding set, skipped", name)
+            continue
+        mask |= 1 << n
+    return mask
+
+
+class CapSets:
+    """The five sets of process.capabilities as masks, clipped to the host."""
+
+    def __init__(self, spec_caps: dict | None):
+        allowed = host_bounding()
+        caps = spec_caps or {}
+        self.bounding = to_mask(caps.get("bounding"), allowed)
+        self.effective = to_mask(caps.get("effective"), allowed)
+        self.permitted = to_mask(caps.get("permitted"), allowed)
+        self.inheritable = to_mask(caps.get("inheritable"), allowed)
+        self.ambient = to_mask(caps.get("ambient"), allowed)
+        self.host_bounding = allowed
+
+    def apply_bounding(self) -> None:
+        """Drop from the bounding set every cap not in process.capabilities.bounding
+        (needs CAP_SETPCAP; done before changing user, as runc)."""
+        for n in range(last_cap() + 1):
+            bit = 1 << n
+            if self.host_bounding & bit and not self.bounding & bit:
+                sc.prctl(sc.PR_CAPBSET_DROP, n)
+
+    def apply(self) -> None:
+        """capset(effective, permitted, inheritable) then raise the ambient set
+        (after the user change; keep-caps must have been set across setuid)."""
+        sc.capset(self.effective, self.permitted, self.inheritable)
+        try:
+            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+        except Exception:
+            pass
+        for n in range(last_cap() + 1):
+            if self.ambient & (1 << n):
+                try:
+                    sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, n)
+                except Exception as e:
+                    log.debug("ambient capability %d not raised: %s", n, e)

@@ -1,0 +1,679 @@
+"""The container init sequence, in order, as runc's nsexec + init
+(OCI runtime-spec runtime.md#lifecycle, config.md, config-linux.md).
+
+Three processes take part:
+
+    creator (the shim, or skiff-runtime create)       container.create()
+      |  fork
+      +-- intermediate                                  intermediate()
+      |     joins the cgroup, setns()es the namespaces with a path, unshares
+      |     the new ones (user first: the creator writes its id maps), then
+      |     forks again because CLONE_NEWPID applies to children only,
+      |     reports the grandchild's host pid and exits
+      |     fork
+      +-- init (PID 1 of the new pid namespace)        init_process()
+            mounts, devices, pivot_root, hostname, sysctl, masked/readonly
+            paths, rlimits, capabilities, user, cwd, resolves the executable,
+            says "ready", blocks opening exec.fifo until start(), then execve
+
+The intermediate exits, so the init is reparented to the nearest subreaper:
+the caller of create() must have called prctl(PR_SET_CHILD_SUBREAPER)
+(skiff.runtime.linux.syscalls.set_child_subreaper) to become its parent.
+
+Messages on the sync pipes (one JSON object per line; answers on a second pipe):
+  intermediate -> creator  {"type": "userns"}           write my id maps
+  creator -> intermediate  {"type": "ack"}
+  intermediate -> creator  {"type": "pid", "pid": N}     the init's host pid
+  init -> creator          {"type": "ready"}             blocked on exec.fifo next
+  either -> creator        {"type": "error", "kind": "ExecError", "message": ..., ...}
+
+On exec.fifo the init writes b"0" once start() opened it, keeps the
+(close-on-exec) write end open across execve, so start() sees EOF exactly
+when the exec happened; a late execve failure is written as b"E" + JSON.
+
+container.exec_process() (runc exec) uses the same shape: exec_intermediate()
+joins the init's cgroup and namespaces and forks exec_child(), which runs
+finalize_process() and execs; its sync pipe is close-on-exec, so EOF without
+an error message means the exec happened.
+
+Everything imported after pivot_root (or after joining the mount namespace)
+must already be loaded: the host's Python library is out of reach there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import stat
+
+from skiff import errors
+from skiff.runtime.linux import capabilities, namespaces, rootfs
+from skiff.runtime.linux import syscalls as sc
+
+log = logging.getLogger("skiff.runtime")
+
+
+class InitConfig:
+    """Everything the intermediate and init processes need (inherited through fork).
+
+    container_id, spec (the config.json dict), bundle (absolute directory),
+    rootfs (absolute, already mounted), state_dir (<root>/<id>, holds
+    exec.fifo), sync_fd (write end of the sync pipe to the creator), ack_fd
+    (read end of the creator's answers), cgroup (a
+    CgroupManager), stdio ((in, out, err) fds or None), console_fd (a
+    connected console socket for process.terminal), no_pivot, preserve_fds.
+    """
+
+    def __init__(self, container_id: str, spec: dict, bundle: str, rootfs: str,
+                 state_dir: str, sync_fd: int, cgroup, stdio=None, console_fd=None,
+                 no_pivot: bool = False, preserve_fds: int = 0, ack_fd: int | None = None):
+        self.container_id = container_id
+        self.spec = spec
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.state_dir = state_dir
+        self.sync_fd = sync_fd
+        self.cgroup = cgroup
+        self.stdio = stdio
+        self.console_fd = console_fd
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+        self.ack_fd = ack_fd
+        self.extra: dict = {}
+
+
+# ---------------------------------------------------------------- sync channel
+
+def send(fd: int, msg: dict) -> None:
+    """Write one JSON line on the sync socket."""
+    data = (json.dumps(msg) + "\n").encode()
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
+
+class Reader:
+    """Reads JSON lines from the sync socket; ``next()`` returns None at EOF."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buf = b""
+
+    def next(self) -> dict | None:
+        while b"\n" not in self.buf:
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+def error_message(exc: BaseException, step: str) -> dict:
+    """An exception -> the "error" sync message (class name, message, details)."""
+    if isinstance(exc, errors.ExecError):
+        return {"type": "error", "kind": "ExecError", "message": exc.message,
+                "exit_code": exc.exit_code}
+    if isinstance(exc, errors.SkiffError):
+        msg = exc.message if exc.message.startswith(step) else f"{step}: {exc.message}"
+        return {"type": "error", "kind": type(exc).__name__, "message": msg,
+                "errno": getattr(exc, "errno", 0)}
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        text = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        return {"type": "error", "kind": "SystemError_", "message": f"{step}:{where} {text}",
+                "errno": exc.errno or 0}
+    return {"type": "error", "kind": "SkiffError", "message": f"{step}: {exc}"}
+
+
+def rebuild_error(msg: dict) -> errors.SkiffError:
+    """The "error" sync message -> the skiff.errors exception to raise."""
+    kind = msg.get("kind", "SkiffError")
+    if kind == "ExecError":
+        return errors.ExecError(msg["message"], exit_code=int(msg.get("exit_code", 126)))
+    if kind == "SystemError_":
+        return errors.SystemError_(msg["message"], errno=int(msg.get("errno") or 0))
+    cls = getattr(errors, kind, errors.SkiffError)
+    if not (isinstance(cls, type) and issubclass(cls, errors.SkiffError)):
+        cls = errors.SkiffError
+    return cls(msg["message"])
+
+
+# ----------------------------------------------------------- the intermediate
+
+def intermediate(cfg: InitConfig) -> None:
+    """Runs in the first child; never returns (os._exit)."""
+    step = "intermediate"
+    code = 1
+    try:
+        linux = cfg.spec.get("linux") or {}
+        # 1. join the container's cgroup, so everything after is accounted there
+        step = "join cgroup"
+        cfg.cgroup.apply(os.getpid())
+        # 2. join the namespaces that have a path (user first, mount last)
+        flags, joins = namespaces.parse(linux.get("namespaces"))
+        for ns_type, path in joins:
+            step = f"join {ns_type} namespace"
+            namespaces.join(ns_type, path)
+        # 3. a new user namespace first; the creator writes our id maps
+        if flags & sc.CLONE_NEWUSER:
+            step = "unshare user namespace"
+            sc.unshare(sc.CLONE_NEWUSER)
+            send(cfg.sync_fd, {"type": "userns"})
+            ack = Reader(cfg.ack_fd).next()
+            if not ack or ack.get("type") != "ack":
+                raise errors.SkiffError("no id maps from the creator")
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+            flags &= ~sc.CLONE_NEWUSER
+        # 4. the other new namespaces in one call
+        if flags:
+            step = "unshare namespaces"
+            sc.unshare(flags)
+        # 4b. a new time namespace takes its offsets before any process enters it
+        offsets = linux.get("timeOffsets") or {}
+        if flags & sc.CLONE_NEWTIME and offsets:
+            step = "write time offsets"
+            with open("/proc/self/timens_offsets", "w") as f:
+                for clock in ("monotonic", "boottime"):
+                    o = offsets.get(clock)
+                    if o:
+                        f.write(f"{clock} {int(o.get('secs', 0))} {int(o.get('nanosecs', 0))}\n")
+        # 5. CLONE_NEWPID applies to children: fork the init, report its pid
+        step = "fork init"
+        if cfg.ack_fd is not None:
+            os.close(cfg.ack_fd)
+            cfg.ack_fd = None
+        pid = os.fork()
+        if pid == 0:
+            init_process(cfg)  # never returns
+        send(cfg.sync_fd, {"type": "pid", "pid": pid})
+        code = 0
+    except BaseException as e:  # noqa: BLE001 - everything goes to the creator
+        try:
+            send(cfg.sync_fd, error_message(e, step))
+        except Exception:
+            pass
+    finally:
+        os._exit(code)
+
+
+# ------------------------------------------------------------------- the init
+
+def init_process(cfg: InitConfig) -> None:
+    """Runs as the container's init (PID 1 of a new pid namespace); never returns."""
+    cfg.extra["step"] = "init"
+    try:
+        fifo_fd, path, args, env = _setup(cfg)
+    except BaseException as e:  # noqa: BLE001
+        try:
+            send(cfg.sync_fd, error_message(e, cfg.extra.get("step", "init")))
+        except Exception:
+            pass
+        os._exit(1)
+    # exec: the fifo's write end is close-on-exec, start() sees EOF when it happens
+    try:
+        os.execve(path, args, env)
+    except OSError as e:
+        code = 127 if e.errno == 2 else 126
+        msg = f'exec: "{args[0]}": {os.strerror(e.errno).lower()}'
+        try:
+            os.write(fifo_fd, b"E" + json.dumps({"message": msg, "exit_code": code}).encode())
+            os.write(2, f"skiff-runtime: {msg}\n".encode())
+        except OSError:
+            pass
+        os._exit(code)
+
+
+def _setup(cfg: InitConfig):
+    """The ordered setup steps (cfg.extra["step"] names the current one for
+    error messages). Returns (exec.fifo write fd, path, args, env)."""
+    spec = cfg.spec
+    proc = spec.get("process") or {}
+    linux = spec.get("linux") or {}
+    rootfs_dir = cfg.rootfs
+
+    # 1. signals: default dispositions and an empty mask (the creator's
+    #    SIG_IGN would otherwise survive execve)
+    cfg.extra['step'] = "reset signals"
+    reset_signals()
+
+    # 2. stdio and a new session
+    cfg.extra['step'] = "set up stdio"
+    setup_stdio(cfg.stdio)
+    os.setsid()
+
+    # 3. mount propagation: nothing we mount may reach the host
+    cfg.extra['step'] = "make mounts private"
+    prop = linux.get("rootfsPropagation") or "rprivate"
+    if prop not in rootfs.PROPAGATION:
+        raise errors.InvalidArgument(f"invalid rootfsPropagation {prop!r}")
+    sc.mount(None, "/", None, rootfs.PROPAGATION[prop] | sc.MS_REC)
+
+    # 4. the rootfs must be a mount point for pivot_root: bind it onto itself,
+    #    from a private parent (pivot_root refuses shared mounts; runc's
+    #    rootfsParentMountPrivate)
+    cfg.extra['step'] = f"bind rootfs {rootfs_dir}"
+    if prop in ("shared", "rshared"):
+        rootfs.make_parent_mount_private(rootfs_dir)
+    sc.mount(rootfs_dir, rootfs_dir, None, sc.MS_BIND | sc.MS_REC)
+
+    # 5. spec mounts, in order, targets resolved inside the rootfs
+    cgroup_paths = cfg.cgroup.paths() if cfg.cgroup is not None else {}
+    dev_bound = False
+    for m in spec.get("mounts") or ():
+        cfg.extra['step'] = f"mount {m.get('type') or 'bind'} on {m.get('destination')}"
+        rootfs.mount_entry(rootfs_dir, cfg.bundle, m, cgroup_paths)
+        if m.get("destination", "").rstrip("/") == "/dev" and (
+                m.get("type") == "bind" or "bind" in (m.get("options") or ())
+                or "rbind" in (m.get("options") or ())):
+            dev_bound = True
+
+    # 6. devices (unless /dev is the host's) and the /dev symlinks
+    if not dev_bound:
+        cfg.extra['step'] = "create devices"
+        rootfs.create_devices(rootfs_dir, linux.get("devices"))
+        cfg.extra['step'] = "create /dev symlinks"
+        rootfs.dev_symlinks(rootfs_dir)
+
+    # 7. hooks: createRuntime / createContainer would run here (not yet)
+
+    # 8. keep a handle on the state directory: exec.fifo is opened after pivot
+    cfg.extra['step'] = f"open state directory {cfg.state_dir}"
+    state_fd = os.open(cfg.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    # 9. modules used after the switch must be loaded now (the host's
+    #    Python library is out of reach afterwards)
+    if proc.get("rlimits"):
+        import resource  # noqa: F401
+    if proc.get("terminal"):
+        import fcntl, socket, struct  # noqa: F401,E401
+
+    # 10. switch the root
+    if cfg.no_pivot:
+        cfg.extra['step'] = "move root"
+        rootfs.move_root(rootfs_dir)
+    else:
+        cfg.extra['step'] = "pivot_root"
+        rootfs.pivot(rootfs_dir)
+    if prop in ("shared", "rshared"):
+        cfg.extra['step'] = f"make / {prop}"
+        sc.mount(None, "/", None, rootfs.PROPAGATION[prop])
+
+    # 11. the terminal: a pty from the container's devpts, master to the console socket
+    if proc.get("terminal"):
+        cfg.extra['step'] = "set up console"
+        _setup_console(cfg, proc, console_bind=True)
+
+    # 12. hostname and domainname (only in a new uts namespace)
+    flags, joins = namespaces.parse(linux.get("namespaces"))
+    own_uts = bool(flags & sc.CLONE_NEWUTS) or any(t == "uts" for t, _ in joins)
+    if (spec.get("hostname") or spec.get("domainname")) and not own_uts:
+        # never rename the host (runc refuses the same way)
+        raise errors.InvalidArgument("unable to set hostname without a private uts namespace")
+    if spec.get("hostname"):
+        cfg.extra['step'] = "sethostname"
+        sc.sethostname(spec["hostname"])
+    if spec.get("domainname"):
+        cfg.extra['step'] = "setdomainname"
+        sc.setdomainname(spec["domainname"])
+
+    # 13. sysctl (before /proc/sys goes read-only)
+    for key, value in (linux.get("sysctl") or {}).items():
+        cfg.extra['step'] = f"sysctl {key}"
+        if "/" in key or ".." in key:
+            raise errors.InvalidArgument(f"invalid sysctl key {key!r}")
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(str(value))
+
+    # 14. readonly paths, then masked paths, then the read-only root
+    for p in linux.get("readonlyPaths") or ():
+        cfg.extra['step'] = f"make {p} read-only"
+        rootfs.readonly_path(p)
+    for p in linux.get("maskedPaths") or ():
+        cfg.extra['step'] = f"mask {p}"
+        rootfs.mask_path(p)
+    if (spec.get("root") or {}).get("readonly"):
+        cfg.extra['step'] = "make root read-only"
+        rootfs.readonly_root()
+
+    # 15-18. rlimits, oom_score_adj, capabilities, user, cwd, no_new_privs,
+    #        and the executable, checked BEFORE waiting so the creator can report it
+    userns = bool(flags & sc.CLONE_NEWUSER) or any(t == "user" for t, _ in joins)
+    path, args, env = finalize_process(cfg, proc, linux, userns)
+
+    # 19. stray descriptors must not leak into the container
+    cfg.extra['step'] = "close descriptors"
+    mark_fds(int(cfg.preserve_fds or 0), (state_fd, cfg.sync_fd))
+
+    # 20. ready: the creator returns; then block until start() opens the fifo
+    cfg.extra['step'] = "report ready"
+    send(cfg.sync_fd, {"type": "ready"})
+    os.close(cfg.sync_fd)
+    cfg.extra['step'] = "open exec.fifo"
+    fifo_fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_fd)
+    os.close(state_fd)
+    os.write(fifo_fd, b"0")
+
+    # 21. hooks: startContainer would run here (not yet)
+    return fifo_fd, path, args, env
+
+
+def finalize_process(cfg: InitConfig, proc: dict, linux: dict, userns: bool):
+    """The last steps before exec, shared by the init and exec'd processes:
+    rlimits, oom_score_adj, capabilities, user and groups, umask, cwd,
+    no_new_privs, then the executable's resolution. Returns (path, args, env)."""
+    # 15. rlimits (clamped to the host's hard limits) and oom_score_adj
+    for rl in proc.get("rlimits") or ():
+        cfg.extra['step'] = f"setrlimit {rl.get('type')}"
+        _set_rlimit(rl)
+    if proc.get("oomScoreAdj") is not None:
+        cfg.extra['step'] = "oom_score_adj"
+        _set_oom_score_adj(int(proc["oomScoreAdj"]))
+
+    # 16. seccomp, AppArmor and SELinux labels are not applied yet
+    if linux.get("seccomp"):
+        log.debug("linux.seccomp ignored (not implemented yet)")
+    if proc.get("apparmorProfile") or proc.get("selinuxLabel"):
+        log.debug("apparmorProfile/selinuxLabel ignored")
+
+    # 17. capabilities (bounding set first), user and groups, then the other sets
+    cfg.extra['step'] = "capabilities"
+    # no process.capabilities: leave them alone (runc), setuid then drops them
+    caps = None
+    if proc.get("capabilities") is not None:
+        caps = capabilities.CapSets(proc["capabilities"])
+        caps.apply_bounding()
+    user = proc.get("user") or {}
+    uid, gid = int(user.get("uid") or 0), int(user.get("gid") or 0)
+    cwd = proc.get("cwd") or "/"
+    cfg.extra['step'] = f"chdir to cwd ({cwd!r}) set in config.json"
+    chdir_err = None
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        chdir_err = e
+    cfg.extra['step'] = f"set user {uid}:{gid}"
+    if caps is not None:
+        sc.prctl(sc.PR_SET_KEEPCAPS, 1)
+    if not userns or os.path.exists("/proc/self/setgroups") and \
+            open("/proc/self/setgroups").read().strip() != "deny":
+        os.setgroups([int(g) for g in user.get("additionalGids") or ()])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if caps is not None:
+        sc.prctl(sc.PR_SET_KEEPCAPS, 0)
+        cfg.extra['step'] = "capabilities"
+        caps.apply()
+    if user.get("umask") is not None:
+        os.umask(int(user["umask"]))
+    else:
+        os.umask(0o022)
+    if chdir_err is not None:
+        cfg.extra['step'] = f"chdir to cwd ({cwd!r}) set in config.json"
+        os.chdir(cwd)  # again as the user; raises with its errno
+    if proc.get("noNewPrivileges"):
+        cfg.extra['step'] = "no_new_privs"
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+
+    # 18. the executable, checked BEFORE waiting so the creator can report it
+    cfg.extra['step'] = "resolve executable"
+    args = list(proc.get("args") or ())
+    if not args:
+        raise errors.InvalidArgument("process.args must not be empty")
+    env = {}
+    for kv in proc.get("env") or ():
+        k, _, v = kv.partition("=")
+        env[k] = v
+    path = find_executable(args[0], env.get("PATH"))
+
+    return path, args, env
+
+
+def mark_fds(preserve_fds: int, keep: tuple = ()) -> None:
+    """0-2 and 3..3+preserve_fds-1 inherit across execve; every other fd is
+    close-on-exec (``keep`` ones are closed by the caller later)."""
+    inherit = set(range(3 + preserve_fds))
+    for fd in _open_fds():
+        if fd in inherit:
+            os.set_inheritable(fd, True)
+        elif fd not in keep:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
+
+
+def reset_signals() -> None:
+    """Default dispositions and an empty signal mask (the creator's SIG_IGN
+    would otherwise survive execve)."""
+    try:
+        signal.set_wakeup_fd(-1)
+    except (ValueError, OSError):
+        pass
+    for s in range(1, signal.NSIG):
+        if s in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(s, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def setup_stdio(stdio) -> None:
+    """dup2 (in, out, err) onto 0, 1, 2 (None entries keep ours), through
+    fresh copies first so that e.g. (1, 0, 2) cannot clobber itself."""
+    if not stdio:
+        return
+    copies = [None if fd is None else os.dup(fd) for fd in stdio]
+    for target, fd in enumerate(copies):
+        if fd is not None:
+            os.dup2(fd, target, inheritable=True)
+            os.close(fd)
+
+
+# ------------------------------------------------------ exec into a container
+
+def exec_intermediate(cfg: InitConfig, joins: list[tuple[str, str]]) -> None:
+    """First child of container.exec_process(); never returns. Joins the
+    container's cgroup and namespaces (``joins``: (type, /proc/INIT/ns/X)
+    in JOIN_ORDER), forks the process (CLONE_NEWPID applies to children),
+    reports its pid and exits."""
+    step = "exec"
+    code = 1
+    proc = cfg.spec.get("process") or {}
+    try:
+        step = "join cgroup"
+        cfg.cgroup.apply(os.getpid())
+        # modules used after joining the mount namespace must be loaded now
+        if proc.get("rlimits"):
+            import resource  # noqa: F401
+        if proc.get("terminal"):
+            import fcntl, socket, struct  # noqa: F401,E401
+        for ns_type, path in joins:
+            step = f"join {ns_type} namespace"
+            namespaces.join(ns_type, path)
+        step = "fork process"
+        pid = os.fork()
+        if pid == 0:
+            exec_child(cfg, userns=any(t == "user" for t, _ in joins))  # never returns
+        send(cfg.sync_fd, {"type": "pid", "pid": pid})
+        code = 0
+    except BaseException as e:  # noqa: BLE001
+        try:
+            send(cfg.sync_fd, error_message(e, step))
+        except Exception:
+            pass
+    finally:
+        os._exit(code)
+
+
+def exec_child(cfg: InitConfig, userns: bool) -> None:
+    """The process exec'd in a running container (runc exec's setns init).
+    The sync pipe is close-on-exec: the creator sees EOF once execve worked."""
+    cfg.extra["step"] = "exec"
+    proc = cfg.spec.get("process") or {}
+    try:
+        cfg.extra["step"] = "reset signals"
+        reset_signals()
+        cfg.extra["step"] = "set up stdio"
+        setup_stdio(cfg.stdio)
+        if proc.get("terminal"):
+            os.setsid()
+            cfg.extra["step"] = "set up console"
+            _setup_console(cfg, proc)
+        path, args, env = finalize_process(cfg, proc, cfg.spec.get("linux") or {}, userns)
+        cfg.extra["step"] = "close descriptors"
+        mark_fds(int(cfg.preserve_fds or 0), (cfg.sync_fd,))
+        cfg.extra["step"] = "exec"
+        try:
+            os.execve(path, args, env)
+        except OSError as e:
+            raise errors.ExecError(f'exec: "{args[0]}": {os.strerror(e.errno).lower()}',
+                                   exit_code=127 if e.errno == 2 else 126) from None
+    except BaseException as e:  # noqa: BLE001
+        try:
+            send(cfg.sync_fd, error_message(e, cfg.extra.get("step", "exec")))
+        except Exception:
+            pass
+        os._exit(1)
+
+
+def _open_fds() -> list[int]:
+    try:
+        return [int(x) for x in os.listdir("/proc/self/fd")]
+    except OSError:
+        return list(range(3, 1024))
+
+
+def find_executable(arg0: str, path_env: str | None) -> str:
+    """Resolve process.args[0] as execve will see it: a name with a "/" as
+    is, else the first executable regular file in ``path_env`` (Go's
+    exec.LookPath). Raises ExecError with runc's wording:
+    'exec: "X": executable file not found in $PATH' (127),
+    'exec: "X": stat X: no such file or directory' (127),
+    'exec: "X": is a directory' / 'exec: "X": permission denied' (126)."""
+    if "/" in arg0:
+        try:
+            st = os.stat(arg0)
+        except (FileNotFoundError, NotADirectoryError):
+            raise errors.ExecError(f'exec: "{arg0}": stat {arg0}: no such file or directory',
+                                   exit_code=127, path=arg0) from None
+        except PermissionError:
+            raise errors.ExecError(f'exec: "{arg0}": stat {arg0}: permission denied',
+                                   exit_code=126, path=arg0) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise errors.ExecError(f'exec: "{arg0}": is a directory', exit_code=126, path=arg0)
+        if not stat.S_ISREG(st.st_mode) or not os.access(arg0, os.X_OK):
+            raise errors.ExecError(f'exec: "{arg0}": permission denied', exit_code=126, path=arg0)
+        return arg0
+    if arg0:
+        for d in (path_env or "").split(":") if path_env is not None else ():
+            cand = os.path.join(d or ".", arg0)
+            try:
+                st = os.stat(cand)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK):
+                return cand
+    raise errors.ExecError(f'exec: "{arg0}": executable file not found in $PATH',
+                           exit_code=127, path=arg0)
+
+
+def clamp_rlimit(soft: int, hard: int, host_hard: int) -> tuple[int, int]:
+    """Clamp a requested rlimit to the hard limit this process may not raise
+    (no CAP_SYS_RESOURCE in the bounding set). -1 and 2**64-1 mean
+    infinity, returned as -1 (resource.RLIM_INFINITY)."""
+    inf = -1
+
+    def norm(v):
+        return inf if v in (-1, 2**64 - 1) or v >= 2**63 - 1 else v
+
+    soft, hard, host_hard = norm(soft), norm(hard), norm(host_hard)
+
+    def le(a, b):  # a <= b with infinity
+        return b == inf or (a != inf and a <= b)
+
+    if not le(hard, host_hard):
+        hard = host_hard
+    if not le(soft, hard):
+        soft = hard
+    return soft, hard
+
+
+def _set_rlimit(rl: dict) -> None:
+    import resource
+    name = rl.get("type", "")
+    res = getattr(resource, name, None)
+    if not name.startswith("RLIMIT_") or res is None:
+        raise errors.InvalidArgument(f"unknown rlimit {name!r}")
+    soft, hard = int(rl.get("soft", 0)), int(rl.get("hard", 0))
+    try:
+        resource.setrlimit(res, clamp_rlimit(soft, hard, hard))
+    except (ValueError, OSError):
+        cur_soft, cur_hard = resource.getrlimit(res)
+        s, h = clamp_rlimit(soft, hard, cur_hard)
+        log.debug("%s clamped to %s:%s (host hard limit %s)", name, s, h, cur_hard)
+        resource.setrlimit(res, (s, h))
+
+
+def _set_oom_score_adj(value: int) -> None:
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except PermissionError:
+        # lowering needs CAP_SYS_RESOURCE, which this host may lack: keep ours
+        log.debug("oom_score_adj %d not allowed, keeping the current value", value)
+
+
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+TIOCSCTTY = 0x540E
+TIOCSWINSZ = 0x5414
+
+
+def _setup_console(cfg: InitConfig, proc: dict, console_bind: bool = False) -> None:
+    """Open a pty in the container's devpts, make its slave our controlling
+    terminal and 0/1/2, send the master over the console socket (SCM_RIGHTS,
+    with the slave's name as data, as runc)."""
+    import fcntl
+    import socket
+    import struct
+    if cfg.console_fd is None:
+        raise errors.InvalidArgument("process.terminal is set but no console socket was given")
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
+    name = f"/dev/pts/{n}"
+    slave = os.open(name, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    size = proc.get("consoleSize") or {}
+    if size.get("height") or size.get("width"):
+        fcntl.ioctl(slave, TIOCSWINSZ, struct.pack("HHHH", int(size.get("height") or 0),
+                                                   int(size.get("width") or 0), 0, 0))
+    user = proc.get("user") or {}
+    try:
+        os.fchown(slave, int(user.get("uid") or 0), -1)
+    except OSError:
+        pass
+    sock = socket.socket(fileno=os.dup(cfg.console_fd))
+    try:
+        socket.send_fds(sock, [name.encode()], [master])
+    finally:
+        sock.close()
+        os.close(cfg.console_fd)
+        os.close(master)
+    for t in range(3):
+        os.dup2(slave, t, inheritable=True)
+    os.close(slave)
+    fcntl.ioctl(0, TIOCSCTTY, 0)
+    if console_bind:
+        # /dev/console is the pty too, as runc does (best effort: /dev may be the host's)
+        try:
+            if not os.path.exists("/dev/console"):
+                os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+            sc.mount(name, "/dev/console", None, sc.MS_BIND)
+        except (OSError, errors.SkiffError) as e:
+            log.debug("/dev/console not bound to %s: %s", name, e)

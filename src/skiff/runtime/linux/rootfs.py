@@ -1,0 +1,372 @@
+"""The container's root file system: spec mounts resolved inside the rootfs,
+device nodes, /dev symlinks, pivot_root, masked and read-only paths.
+Follows OCI runtime-spec config.md#mounts, config-linux.md#default-filesystems,
+#default-devices, #masked-paths, #readonly-paths and runc's
+libcontainer/rootfs_linux.go.
+
+All functions run inside the container's new mount namespace (the init
+process) and raise skiff.errors.SystemError_ / UnsafePath carrying the path.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+
+from skiff.errors import InvalidArgument, SystemError_, UnsafePath
+from skiff.runtime.linux import syscalls as sc
+
+log = logging.getLogger("skiff.runtime")
+
+_MAX_SYMLINKS = 255
+
+#: fstab option -> (clear?, flag) as runc's parseMountOptions
+MOUNT_FLAGS: dict[str, tuple[bool, int]] = {
+    "async": (True, sc.MS_SYNCHRONOUS), "atime": (True, sc.MS_NOATIME),
+    "bind": (False, sc.MS_BIND), "defaults": (False, 0), "dev": (True, sc.MS_NODEV),
+    "diratime": (True, sc.MS_NODIRATIME), "dirsync": (False, sc.MS_DIRSYNC),
+    "exec": (True, sc.MS_NOEXEC), "mand": (False, sc.MS_MANDLOCK),
+    "noatime": (False, sc.MS_NOATIME), "nodev": (False, sc.MS_NODEV),
+    "nodiratime": (False, sc.MS_NODIRATIME), "noexec": (False, sc.MS_NOEXEC),
+    "nomand": (True, sc.MS_MANDLOCK), "norelatime": (True, sc.MS_RELATIME),
+    "nostrictatime": (True, sc.MS_STRICTATIME), "nosuid": (False, sc.MS_NOSUID),
+    "nosymfollow": (False, sc.MS_NOSYMFOLLOW), "rbind": (False, sc.MS_BIND | sc.MS_REC),
+    "relatime": (False, sc.MS_RELATIME), "remount": (False, sc.MS_REMOUNT),
+    "ro": (False, sc.MS_RDONLY), "rw": (True, sc.MS_RDONLY),
+    "strictatime": (False, sc.MS_STRICTATIME), "suid": (True, sc.MS_NOSUID),
+    "sync": (False, sc.MS_SYNCHRONOUS), "lazytime": (False, sc.MS_LAZYTIME),
+    "nolazytime": (True, sc.MS_LAZYTIME),
+}
+
+PROPAGATION: dict[str, int] = {
+    "private": sc.MS_PRIVATE, "shared": sc.MS_SHARED, "slave": sc.MS_SLAVE,
+    "unbindable": sc.MS_UNBINDABLE,
+    "rprivate": sc.MS_PRIVATE | sc.MS_REC, "rshared": sc.MS_SHARED | sc.MS_REC,
+    "rslave": sc.MS_SLAVE | sc.MS_REC, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
+}
+
+# statvfs f_flag bits that a bind remount must keep (they may be locked)
+_ST_TO_MS = ((1, sc.MS_RDONLY), (2, sc.MS_NOSUID), (4, sc.MS_NODEV), (8, sc.MS_NOEXEC),
+             (1024, sc.MS_NOATIME), (2048, sc.MS_NODIRATIME), (4096, sc.MS_RELATIME))
+
+
+def parse_options(options) -> tuple[int, list[int], str]:
+    """fstab options -> (mount flags, propagation flags list, data string)."""
+    flags = 0
+    prop: list[int] = []
+    data: list[str] = []
+    for o in options or ():
+        if o in MOUNT_FLAGS:
+            clear, f = MOUNT_FLAGS[o]
+            flags = flags & ~f if clear else flags | f
+        elif o in PROPAGATION:
+            prop.append(PROPAGATION[o])
+        elif o in ("tmpcopyup", "idmap", "ridmap"):
+            log.debug("mount option %s ignored", o)
+        else:
+            data.append(o)
+    return flags, prop, ",".join(data)
+
+
+def secure_join(root: str, unsafe: str) -> str:
+    """Resolve ``unsafe`` (a path in the container) inside ``root`` without ever
+    leaving it: ".." stops at the root and symlinks are resolved as if
+    ``root`` were "/" (filepath-securejoin's semantics). Missing trailing
+    components are kept as they are. Returns a host path under ``root``.
+    Raises UnsafePath after 255 symlinks."""
+    root = os.path.abspath(root)
+    parts = [p for p in unsafe.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        p = parts.pop(0)
+        if p == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        cand = os.path.join(root, *resolved, p)
+        try:
+            st = os.lstat(cand)
+        except FileNotFoundError:
+            resolved.append(p)
+            continue
+        except NotADirectoryError:
+            resolved.append(p)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > _MAX_SYMLINKS:
+                raise UnsafePath(f"too many symlinks resolving {unsafe} in {root}", path=unsafe)
+            target = os.readlink(cand)
+            if target.startswith("/"):
+                resolved = []
+            parts = [x for x in target.split("/") if x not in ("", ".")] + parts
+            continue
+        resolved.append(p)
+    return os.path.join(root, *resolved)
+
+
+def _mkdir_all(path: str, mode: int = 0o755) -> None:
+    try:
+        os.makedirs(path, mode=mode, exist_ok=True)
+    except FileExistsError:
+        raise SystemError_(f"mkdir {path}: not a directory", errno=errno.ENOTDIR, path=path) from None
+    except OSError as e:
+        raise SystemError_(f"mkdir {path}: {os.strerror(e.errno).lower()}",
+                           errno=e.errno or 0, path=path) from None
+
+
+def _touch(path: str) -> None:
+    _mkdir_all(os.path.dirname(path))
+    if os.path.lexists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
+    except OSError as e:
+        raise SystemError_(f"create {path}: {os.strerror(e.errno).lower()}",
+                           errno=e.errno or 0, path=path) from None
+
+
+def _locked_flags(path: str) -> int:
+    try:
+        f = os.statvfs(path).f_flag
+    except OSError:
+        return 0
+    out = 0
+    for st_bit, ms in _ST_TO_MS:
+        if f & st_bit and ms != sc.MS_RDONLY:
+            out |= ms
+    return out
+
+
+def bind_remount(target: str, flags: int) -> None:
+    """Remount the bind mount at ``target`` with ``flags`` (ro, nosuid...),
+    keeping flags the kernel may have locked (nosuid/nodev/noexec/atime)."""
+    want = sc.MS_BIND | sc.MS_REMOUNT | (flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT))
+    try:
+        sc.mount(None, target, None, want)
+    except SystemError_ as e:
+        if e.errno != errno.EPERM:
+            raise
+        sc.mount(None, target, None, want | _locked_flags(target))
+
+
+def _bind_source(bundle: str, src: str) -> str:
+    return src if os.path.isabs(src) else os.path.join(bundle, src)
+
+
+def mount_entry(rootfs: str, bundle: str, m: dict, cgroup_paths: dict[str, str] | None = None) -> None:
+    """Perform one spec mount (config.md#mounts) under ``rootfs``: the
+    destination is resolved inside the rootfs and created if missing (a file
+    for a bind of a file, a directory otherwise)."""
+    dest = m.get("destination") or ""
+    if not dest.startswith("/"):
+        raise InvalidArgument(f"mount destination {dest!r} is not absolute", path=dest)
+    mtype = m.get("type") or ""
+    opts = m.get("options") or []
+    flags, prop, data = parse_options(opts)
+    src = m.get("source") or mtype or "none"
+    target = secure_join(rootfs, dest)
+    is_bind = bool(flags & sc.MS_BIND) or mtype == "bind"
+    if is_bind:
+        src = _bind_source(bundle, src)
+        try:
+            st = os.stat(src)
+        except OSError as e:
+            raise SystemError_(f"bind mount source {src}: {os.strerror(e.errno).lower()}",
+                               errno=e.errno or 0, path=src) from None
+        if stat.S_ISDIR(st.st_mode):
+            _mkdir_all(target)
+        else:
+            _touch(target)
+        target = secure_join(rootfs, dest)
+        sc.mount(src, target, None, sc.MS_BIND | (flags & sc.MS_REC))
+        if flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT):
+            bind_remount(target, flags)
+    elif mtype == "cgroup":
+        _mount_cgroup(target, flags, cgroup_paths or {})
+    else:
+        _mkdir_all(target)
+        target = secure_join(rootfs, dest)
+        try:
+            sc.mount(src, target, mtype, flags, data or None)
+        except SystemError_ as e:
+            if mtype == "sysfs" and e.errno == errno.EPERM:
+                # no new network namespace of our own: bind the host's /sys (runc)
+                sc.mount("/sys", target, None, sc.MS_BIND | sc.MS_REC)
+                bind_remount(target, flags)
+            else:
+                raise
+    for p in prop:
+        sc.mount(None, target, None, p)
+
+
+def _mount_cgroup(target: str, flags: int, cgroup_paths: dict[str, str]) -> None:
+    """The "cgroup" mount: on v1, a tmpfs with each hierarchy's directory of
+    this container bound at <target>/<controller> (as runc without a cgroup
+    namespace), so that memory.limit_in_bytes there is the container's own;
+    on v2 the container's unified directory bound at ``target``."""
+    _mkdir_all(target)
+    ro = flags & sc.MS_RDONLY
+    base = flags & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    if "" in cgroup_paths:  # v2
+        src = cgroup_paths[""]
+        try:
+            sc.mount("cgroup2", target, "cgroup2", base | ro)
+        except SystemError_:
+            sc.mount(src, target, None, sc.MS_BIND)
+            bind_remount(target, base | ro)
+        return
+    sc.mount("tmpfs", target, "tmpfs", base, "mode=755")
+    for name, host_dir in sorted(cgroup_paths.items()):
+        sub = os.path.join(target, name)
+        _mkdir_all(sub)
+        sc.mount(host_dir, sub, None, sc.MS_BIND | sc.MS_REC)
+        bind_remount(sub, base | ro)
+        if "," in name:  # cpu,cpuacct -> cpu and cpuacct symlinks
+            for part in name.split(","):
+                link = os.path.join(target, part)
+                if not os.path.lexists(link):
+                    os.symlink(name, link)
+    if ro:
+        sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_RDONLY | base, "mode=755")
+
+
+#: config-linux.md#default-devices: name -> (type, major, minor)
+DEFAULT_DEVICES = {
+    "/dev/null": ("c", 1, 3), "/dev/zero": ("c", 1, 5), "/dev/full": ("c", 1, 7),
+    "/dev/random": ("c", 1, 8), "/dev/urandom": ("c", 1, 9), "/dev/tty": ("c", 5, 0),
+}
+
+
+def create_device(rootfs: str, path: str, dtype: str, major: int, minor: int,
+                  mode: int = 0o666, uid: int = 0, gid: int = 0) -> None:
+    """mknod ``path`` inside ``rootfs`` (or, where mknod is refused, as in a
+    user namespace, bind-mount the host's node over an empty file)."""
+    target = secure_join(rootfs, path)
+    _mkdir_all(os.path.dirname(target))
+    if dtype in ("c", "u"):
+        kind = stat.S_IFCHR
+    elif dtype == "b":
+        kind = stat.S_IFBLK
+    elif dtype == "p":
+        kind = stat.S_IFIFO
+    else:
+        raise InvalidArgument(f"device {path}: unknown type {dtype!r}", path=path)
+    if os.path.lexists(target):
+        if os.path.isdir(target) and not os.path.islink(target):
+            raise SystemError_(f"device {path}: a directory is in the way", path=path)
+        os.unlink(target)
+    old = os.umask(0)
+    try:
+        os.mknod(target, kind | (mode & 0o7777), os.makedev(major, minor))
+        os.chown(target, uid, gid)
+    except PermissionError:
+        _touch(target)
+        sc.mount(path, target, None, sc.MS_BIND)
+    except OSError as e:
+        raise SystemError_(f"mknod {target}: {os.strerror(e.errno).lower()}",
+                           errno=e.errno or 0, path=target) from None
+    finally:
+        os.umask(old)
+
+
+def create_devices(rootfs: str, devices: list[dict] | None) -> None:
+    """The default devices then linux.devices (config-linux.md#devices)."""
+    wanted = {p: {"path": p, "type": t, "major": ma, "minor": mi, "fileMode": 0o666}
+              for p, (t, ma, mi) in DEFAULT_DEVICES.items()}
+    for d in devices or ():
+        wanted[d["path"]] = d
+    for d in wanted.values():
+        mode = d.get("fileMode")
+        create_device(rootfs, d["path"], d.get("type", "c"), int(d.get("major", 0)),
+                      int(d.get("minor", 0)), 0o666 if mode is None else int(mode),
+                      int(d.get("uid") or 0), int(d.get("gid") or 0))
+
+
+def dev_symlinks(rootfs: str) -> None:
+    """/dev/fd, /dev/stdin, /dev/stdout, /dev/stderr, /dev/core (when
+    /proc/kcore exists) and /dev/ptmx -> pts/ptmx (config-linux.md#default-devices)."""
+    links = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+             ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
+    if os.path.exists("/proc/kcore"):
+        links.append(("/proc/kcore", "/dev/core"))
+    for src, dst in links:
+        target = secure_join(rootfs, dst)
+        if not os.path.lexists(target):
+            os.symlink(src, target)
+    ptmx = secure_join(rootfs, "/dev/ptmx")
+    if os.path.exists(secure_join(rootfs, "/dev/pts/ptmx")) or os.path.isdir(
+            secure_join(rootfs, "/dev/pts")):
+        if os.path.lexists(ptmx):
+            os.unlink(ptmx)
+        os.symlink("pts/ptmx", ptmx)
+
+
+def make_parent_mount_private(rootfs: str) -> None:
+    """pivot_root(2) refuses a shared parent mount: make the mount holding
+    ``rootfs``'s parent directory private (runc's rootfsParentMountPrivate),
+    needed when rootfsPropagation is shared or slave."""
+    parent = os.path.dirname(os.path.abspath(rootfs))
+    best = "/"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].replace("\\040", " ")
+            if (parent == mp or parent.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
+                best = mp
+    sc.mount(None, best, None, sc.MS_PRIVATE)
+
+
+def pivot(rootfs: str) -> None:
+    """pivot_root(".", ".") then detach the old root (runc's trick: no
+    put_old directory needed). ``rootfs`` must be a mount point."""
+    oldroot = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    newroot = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fchdir(newroot)
+        sc.pivot_root(".", ".")
+        os.fchdir(oldroot)
+        # the old root may hold shared mounts: keep the unmount out of the host
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        sc.umount2(".", sc.MNT_DETACH)
+        os.chdir("/")
+    finally:
+        os.close(oldroot)
+        os.close(newroot)
+
+
+def move_root(rootfs: str) -> None:
+    """no_pivot: MS_MOVE the rootfs onto / and chroot (weaker than pivot_root)."""
+    os.chdir(rootfs)
+    sc.mount(rootfs, "/", None, sc.MS_MOVE)
+    os.chroot(".")
+    os.chdir("/")
+
+
+def mask_path(path: str) -> None:
+    """maskedPaths: bind /dev/null over a file, a read-only tmpfs over a
+    directory; missing paths are skipped."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISDIR(st.st_mode):
+        sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
+    else:
+        sc.mount("/dev/null", path, None, sc.MS_BIND)
+
+
+def readonly_path(path: str) -> None:
+    """readonlyPaths: bind the path onto itself and remount it read-only;
+    missing paths are skipped."""
+    if not os.path.exists(path):
+        return
+    sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
+    bind_remount(path, sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+
+
+def readonly_root() -> None:
+    """root.readonly: remount / read-only (keeping locked flags)."""
+    bind_remount("/", sc.MS_RDONLY)

@@ -1,0 +1,204 @@
+"""Thin ctypes wrappers of the Linux system calls the runtime needs and Python
+3.11's ``os`` lacks: unshare(2), setns(2), mount(2), umount2(2),
+pivot_root(2), prctl(2), capget/capset(2), sethostname(2), setdomainname(2).
+
+Every wrapper raises :class:`skiff.errors.SystemError_` carrying ``errno``
+and a lower-case message naming the call and its path, e.g.
+``mount proc on /x/proc: operation not permitted``. Standard library only:
+the shim imports this module, and start-up time counts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+from skiff.errors import SystemError_
+
+# --- clone(2) / namespace flags (linux/sched.h) ---
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# --- mount(2) flags (linux/mount.h) ---
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MNT_FORCE = 1
+MNT_DETACH = 2
+
+# --- prctl(2) options (linux/prctl.h) ---
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+# syscall numbers of calls glibc may not wrap (x86_64, aarch64)
+_SYSCALLS = {
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91},
+}
+
+_libc = None
+
+
+def libc() -> ctypes.CDLL:
+    """The process's libc, loaded once with ``use_errno``."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+        _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                ctypes.c_ulong, ctypes.c_char_p)
+        _libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+        _libc.unshare.argtypes = (ctypes.c_int,)
+        _libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
+        _libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
+                                ctypes.c_ulong, ctypes.c_ulong)
+        _libc.sethostname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+        _libc.setdomainname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+    return _libc
+
+
+def _nr(name: str) -> int:
+    try:
+        return _SYSCALLS[os.uname().machine][name]
+    except KeyError:
+        raise SystemError_(f"{name}: unsupported architecture {os.uname().machine}") from None
+
+
+def _fail(what: str, err: int | None = None) -> SystemError_:
+    err = ctypes.get_errno() if err is None else err
+    return SystemError_(f"{what}: {os.strerror(err).lower()}", errno=err)
+
+
+def _b(s: str | bytes | None) -> bytes | None:
+    if s is None:
+        return None
+    return s if isinstance(s, bytes) else os.fsencode(s)
+
+
+def unshare(flags: int) -> None:
+    """unshare(2) with CLONE_NEW* ``flags``. Raises SystemError_."""
+    if libc().unshare(flags) != 0:
+        raise _fail(f"unshare 0x{flags:x}")
+
+
+def setns(fd: int, nstype: int = 0, path: str = "") -> None:
+    """setns(2): join the namespace ``fd`` refers to (an open /proc/PID/ns/X or
+    bind-mounted nsfs file). Raises SystemError_."""
+    if libc().setns(fd, nstype) != 0:
+        raise _fail(f"setns {path or fd}")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    """mount(2). Raises SystemError_ naming the type and target."""
+    if libc().mount(_b(source), _b(target), _b(fstype), flags, _b(data)) != 0:
+        raise _fail(f"mount {fstype or source or ''} on {target}".replace("  ", " "))
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    """umount2(2); ``flags`` MNT_DETACH etc. Raises SystemError_."""
+    if libc().umount2(_b(target), flags) != 0:
+        raise _fail(f"umount {target}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2) via syscall(2) (glibc has no wrapper). Raises SystemError_."""
+    if libc().syscall(_nr("pivot_root"), _b(new_root), _b(put_old)) != 0:
+        raise _fail(f"pivot_root {new_root}")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """prctl(2); returns its result. Raises SystemError_ on -1."""
+    r = libc().prctl(option, arg2, arg3, arg4, arg5)
+    if r == -1:
+        raise _fail(f"prctl {option}")
+    return r
+
+
+def set_child_subreaper() -> None:
+    """prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants (the container's
+    init once the intermediate process exits) are reparented to this process."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def sethostname(name: str) -> None:
+    """sethostname(2). Raises SystemError_."""
+    b = name.encode()
+    if libc().sethostname(b, len(b)) != 0:
+        raise _fail(f"sethostname {name}")
+
+
+def setdomainname(name: str) -> None:
+    """setdomainname(2). Raises SystemError_."""
+    b = name.encode()
+    if libc().setdomainname(b, len(b)) != 0:
+        raise _fail(f"setdomainname {name}")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def capget(pid: int = 0) -> tuple[int, int, int]:
+    """capget(2): (effective, permitted, inheritable) as 64-bit masks."""
+    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
+    data = (_CapData * 2)()
+    if libc().syscall(_nr("capget"), ctypes.byref(hdr), ctypes.byref(data)) != 0:
+        raise _fail("capget")
+    return (data[0].effective | data[1].effective << 32,
+            data[0].permitted | data[1].permitted << 32,
+            data[0].inheritable | data[1].inheritable << 32)
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) of this thread with 64-bit masks (version 3 header)."""
+    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in range(2):
+        sh = 32 * i
+        data[i].effective = (effective >> sh) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> sh) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> sh) & 0xFFFFFFFF
+    if libc().syscall(_nr("capset"), ctypes.byref(hdr), ctypes.byref(data)) != 0:
+        raise _fail("capset")

@@ -1,0 +1,85 @@
+"""cgroup managers on the real kernel: v1 (this host's controllers) and the
+v2 manager on the hybrid host's /sys/fs/cgroup/unified (a real cgroup2
+mount without controllers: procs, freeze and removal work there; limits
+are unit-tested against a fake root in tests/unit/test_cgroups.py)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from skiff.errors import SystemError_
+from skiff.runtime.cgroups.v1 import V1Manager
+from skiff.runtime.cgroups.v2 import V2Manager
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sleeper():
+    p = subprocess.Popen(["sleep", "30"])
+    yield p
+    p.kill()
+    p.wait()
+
+
+def _state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_v1_manager_real(sleeper):
+    m = V1Manager(f"/skifftest/cg-{os.getpid()}")
+    m.create()
+    try:
+        m.set({"memory": {"limit": 128 << 20}, "pids": {"limit": 10},
+               "cpu": {"shares": 300, "cpus": "0", "mems": "0"},
+               "devices": [{"allow": False, "access": "rwm"},
+                           {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]})
+        m.apply(sleeper.pid)
+        assert m.pids() == [sleeper.pid]
+        d = m.paths()
+        assert open(f"{d['memory']}/memory.limit_in_bytes").read().strip() == str(128 << 20)
+        assert open(f"{d['cpuset']}/cpuset.cpus").read().strip() == "0"
+        assert open(f"{d['devices']}/devices.list").read().split("\n")[0] == "c 1:3 rwm"
+        st = m.stats()
+        assert st["memory"]["limit"] == 128 << 20 and st["pids"] == {"current": 1, "limit": 10}
+        m.freeze()
+        assert open(f"{d['freezer']}/freezer.state").read().strip() == "FROZEN"
+        m.thaw()
+        assert open(f"{d['freezer']}/freezer.state").read().strip() == "THAWED"
+        # a cgroup with a process cannot be removed
+        with pytest.raises(SystemError_):
+            m.remove()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        m.remove()
+        parent = V1Manager("/skifftest")
+        parent.remove()
+    assert not any(os.path.exists(p) for p in m.paths().values())
+
+
+def test_v2_manager_on_real_cgroup2(sleeper):
+    root = "/sys/fs/cgroup/unified"
+    m = V2Manager(f"/skifftest-{os.getpid()}", root=root)
+    m.create()
+    try:
+        m.apply(sleeper.pid)
+        assert m.pids() == [sleeper.pid]
+        m.freeze()
+        deadline = time.monotonic() + 5
+        while _state(sleeper.pid) not in ("S", "D"):  # frozen tasks sleep in the freezer
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert "frozen 1" in open(f"{m.dir}/cgroup.events").read()
+        m.thaw()
+        assert "frozen 0" in open(f"{m.dir}/cgroup.events").read()
+    finally:
+        os.kill(sleeper.pid, signal.SIGKILL)
+        sleeper.wait()
+        m.remove()
+    assert not os.path.exists(m.dir)
