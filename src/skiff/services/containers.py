@@ -153,6 +153,7 @@ class ContainerService:
         self.cgroup_parent = cgroup_parent
         self._live: dict[str, _Live] = {}
         self._caps: list[str] | None = None  # the host's bounding set, read once
+        self._execs: dict[str, dict] = {}  # exec id -> record (kept in memory, as dockerd)
         self._cache: dict[str, dict] = {c["Id"]: c for c in self.store.all()}
         for d in (os.path.join(data_root, "containers"), os.path.join(exec_root, "containers"),
                   self.runtime_root):
@@ -578,6 +579,153 @@ class ContainerService:
         fut = asyncio.get_running_loop().create_future()
         live.pending_attach.append(fut)
         return await fut
+
+    # ---------------------------------------------------------------- exec
+    def exec_create(self, ref: str, body: dict) -> dict:
+        """POST /containers/{id}/exec. Returns {"Id"}; Conflict if the
+        container is not running; InvalidArgument without Cmd."""
+        c = self.get(ref)
+        cid = c["Id"]
+        if not c["State"]["Running"]:
+            raise Conflict(f"Container {cid} is not running")
+        cmd = body.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd:
+            raise InvalidArgument("No exec command specified")
+        eid = secrets.token_hex(32)
+        self._execs[eid] = {
+            "ID": eid, "ContainerID": cid, "Running": False, "ExitCode": None, "Pid": 0,
+            "OpenStdin": bool(body.get("AttachStdin")), "OpenStdout": bool(body.get("AttachStdout")),
+            "OpenStderr": bool(body.get("AttachStderr")), "CanRemove": False,
+            "DetachKeys": body.get("DetachKeys") or "",
+            "ProcessConfig": {"tty": bool(body.get("Tty")), "entrypoint": cmd[0], "arguments": cmd[1:],
+                              "privileged": bool(body.get("Privileged")), "user": body.get("User") or ""},
+            "_config": dict(body, Cmd=cmd), "_started": False,
+        }
+        c.setdefault("ExecIDs", None)
+        c["ExecIDs"] = (c["ExecIDs"] or []) + [eid]
+        self.events.publish("container", "exec_create: " + " ".join(cmd), cid,
+                            dict(self._attrs(c), execID=eid))
+        return {"Id": eid}
+
+    def exec_get(self, eid: str) -> dict:
+        """The exec record; NotFound "No such exec instance: ID"."""
+        e = self._execs.get(eid)
+        if e is None:
+            raise NotFound(f"No such exec instance: {eid}")
+        return e
+
+    def exec_inspect(self, eid: str) -> dict:
+        """GET /exec/{id}/json."""
+        return {k: v for k, v in self.exec_get(eid).items() if not k.startswith("_")}
+
+    async def exec_start(self, eid: str, *, detach: bool = False):
+        """Start an exec (POST /exec/{id}/start). Returns the shim stream
+        (reader, writer) when attached, else (None, None). Conflict when the
+        exec already ran or the container stopped; ExecError for a command
+        that cannot run (the record keeps ExitCode 126/127)."""
+        import json as _json
+        from ..runtime.spec import build_exec_process
+        from ..runtime.user import resolve_user, user_home
+        e = self.exec_get(eid)
+        if e["_started"]:
+            raise Conflict(f"Error: Exec command {eid} has already run")
+        cid = e["ContainerID"]
+        c = self._cache.get(cid)
+        live = self._live_of(cid)
+        if c is None or not c["State"]["Running"] or live.shim is None:
+            raise Conflict(f"Container {cid} is not running")
+        e["_started"] = True
+        cfg = e["_config"]
+        with open(os.path.join(self._bundle(cid), "config.json")) as f:
+            cproc = _json.load(f)["process"]
+        rootfs = os.path.join(self._bundle(cid), "rootfs")
+        user = None
+        home = None
+        if cfg.get("User"):
+            user = resolve_user(rootfs, cfg["User"])
+            home = user_home(rootfs, user[0])
+        if self._caps is None:
+            from ..runtime.spec import host_bounding_capabilities
+            self._caps = host_bounding_capabilities()
+        proc = build_exec_process(cproc, cfg, user=user, home=home, available_capabilities=self._caps)
+        attach = not detach and (e["OpenStdin"] or e["OpenStdout"] or e["OpenStderr"])
+        try:
+            pid, reader, writer = await live.shim.exec(
+                eid, proc, stdin=e["OpenStdin"], stdout=e["OpenStdout"], stderr=e["OpenStderr"],
+                attach=attach)
+        except SkiffError as err:
+            e.update(ExitCode=err.exit_code if isinstance(err, ExecError) else 126, Running=False)
+            raise
+        e.update(Running=True, Pid=pid)
+        self.events.publish("container", "exec_start: " + " ".join(cfg["Cmd"]), cid,
+                            dict(self._attrs(c), execID=eid))
+        asyncio.get_running_loop().create_task(self._exec_watch(eid, live.shim))
+        return reader, writer
+
+    async def _exec_watch(self, eid: str, shim) -> None:
+        e = self._execs.get(eid)
+        try:
+            st = await shim.wait(exec_id=eid)
+            code = st.exit_code
+        except Exception as err:
+            log.debug("exec %s: %s", eid, err)
+            code = 126 if e and e["ExitCode"] is None else (e["ExitCode"] if e else 126)
+        if e is not None:
+            e.update(Running=False, ExitCode=code, Pid=0)
+            fut = e.get("_done")
+            if fut and not fut.done():
+                fut.set_result(code)
+            c = self._cache.get(e["ContainerID"])
+            if c is not None:
+                self.events.publish("container", "exec_die", e["ContainerID"],
+                                    dict(self._attrs(c), execID=eid, exitCode=code))
+
+    async def exec_wait(self, eid: str, timeout: float = 10.0) -> None:
+        """Wait (a little) until the exec's exit code is recorded."""
+        e = self.exec_get(eid)
+        if e["ExitCode"] is not None and not e["Running"]:
+            return
+        fut = e.get("_done")
+        if fut is None:
+            fut = e["_done"] = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    async def exec_resize(self, eid: str, h: int, w: int) -> None:
+        e = self.exec_get(eid)
+        live = self._live_of(e["ContainerID"])
+        if live.shim is not None and h and w:
+            await live.shim.resize(h, w, exec_id=eid)
+
+    async def resize(self, ref: str, h: int, w: int) -> None:
+        """POST /containers/{id}/resize: the container's tty size."""
+        c = self.get(ref)
+        live = self._live_of(c["Id"])
+        if not c["State"]["Running"] or live.shim is None:
+            raise Conflict(f"Container {c['Id']} is not running")
+        if h and w:
+            await live.shim.resize(h, w)
+
+    def rename(self, ref: str, new: str) -> None:
+        """POST /containers/{id}/rename."""
+        c = self.get(ref)
+        if not new or not NAME_RE.match(new):
+            raise InvalidArgument(f"Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        new = new.lstrip("/")
+        if c["Name"] == "/" + new:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        owner = self.store.name_owner(new)
+        if owner:
+            raise Conflict(f'Conflict. The container name "/{new}" is already in use by container "{owner}". '
+                           f'You have to remove (or rename) that container to be able to reuse that name.')
+        old = c["Name"]
+        c["Name"] = "/" + new
+        self._save(c)
+        self.events.publish("container", "rename", c["Id"], dict(self._attrs(c), oldName=old))
 
     # ---------------------------------------------------------------- read
     def inspect(self, ref: str, size: bool = False) -> dict:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from ....errors import SkiffError
 from ..app import json_body, qbool, qint, route
 from ..hijack import hijack, release
 
@@ -99,16 +100,11 @@ def setup(app: web.Application, svc: ContainerBackend) -> None:
         return web.Response(status=204)
 
     async def rename(request):
-        fn = getattr(svc, "rename", None)
-        if fn is None:
-            raise web.HTTPNotImplemented(text="rename is not implemented")
-        fn(request.match_info["id"], request.query.get("name", ""))
+        svc.rename(request.match_info["id"], request.query.get("name", ""))
         return web.Response(status=204)
 
     async def resize(request):
-        fn = getattr(svc, "resize", None)
-        if fn is not None:
-            await fn(request.match_info["id"], qint(request, "h", 0), qint(request, "w", 0))
+        await svc.resize(request.match_info["id"], qint(request, "h", 0), qint(request, "w", 0))
         return web.Response(status=200)
 
     async def attach(request):
@@ -163,6 +159,49 @@ def setup(app: web.Application, svc: ContainerBackend) -> None:
         await resp.write_eof()
         return resp
 
+    async def exec_create(request):
+        return web.json_response(svc.exec_create(request.match_info["id"], await json_body(request)),
+                                 status=201)
+
+    async def exec_start(request):
+        eid = request.match_info["id"]
+        body = await json_body(request)
+        e = svc.exec_get(eid)
+        tty = bool(e["ProcessConfig"]["tty"])
+        if body.get("Detach"):
+            await svc.exec_start(eid, detach=True)
+            return web.Response(status=200)
+        if e["_started"] or not svc.is_running(e["ContainerID"]):
+            await svc.exec_start(eid)  # raises the Conflict before the upgrade
+        resp, raw = await hijack(request, RAW if tty else MUX)
+        try:
+            try:
+                reader, writer = await svc.exec_start(eid)
+            except SkiffError as err:
+                # as dockerd: the upgrade went through, the error is the stream's
+                # content and the exit code (126/127) is in GET /exec/{id}/json
+                msg = f"OCI runtime exec failed: {err}\r\n".encode()
+                raw.write(msg if tty else frame(1, msg))
+                reader = None
+            if reader is not None:
+                await pipe_streams(raw, reader, writer, e["OpenStdin"])
+                await svc.exec_wait(eid)
+        finally:
+            raw.close()
+            release(request)
+        return resp
+
+    async def exec_inspect(request):
+        return web.json_response(svc.exec_inspect(request.match_info["id"]))
+
+    async def exec_resize(request):
+        await svc.exec_resize(request.match_info["id"], qint(request, "h", 0), qint(request, "w", 0))
+        return web.Response(status=200)
+
+    route(app, "POST", "/containers/{id}/exec", exec_create)
+    route(app, "POST", "/exec/{id}/start", exec_start)
+    route(app, "GET", "/exec/{id}/json", exec_inspect)
+    route(app, "POST", "/exec/{id}/resize", exec_resize)
     route(app, "POST", "/containers/create", create)
     route(app, "GET", "/containers/json", list_)
     route(app, "GET", "/containers/{id}/json", inspect)
@@ -193,6 +232,12 @@ async def pipe_attach(raw, shim, want_in: bool, want_out: bool, want_err: bool) 
     shim's bytes (frames or raw tty output) to the client, the client's bytes
     to the container's stdin, the client's half-close to a half-close."""
     reader, writer = await shim.attach(stdin=want_in, stdout=want_out, stderr=want_err)
+    await pipe_streams(raw, reader, writer, want_in)
+
+
+async def pipe_streams(raw, reader, writer, want_in: bool) -> None:
+    """Copy ``reader`` (the shim's side) to the client until EOF or the client
+    leaves, and the client's bytes to ``writer`` (half-close passed on)."""
 
     async def upstream():
         while True:
