@@ -118,7 +118,7 @@ def bundle(tmp_path, busybox_tar, request):
     path = tmp_path / "bundle"
     (path / "rootfs").mkdir(parents=True)
     with tarfile.open(busybox_tar) as t:
-        t.extractall(path / "rootfs", filter="fully_trusted")
+        t.extractall(path / "rootfs")
     root = tmp_path / "state"
     b = Bundle(path, root, cid)
     yield b

@@ -125,6 +125,9 @@ class _Live:
     removed_waiters: list = field(default_factory=list)   # futures -> (code, error)
     pending_attach: list = field(default_factory=list)    # futures -> shim client or None
     stopping: bool = False
+    restart_task: asyncio.Task | None = None
+    health_task: asyncio.Task | None = None
+    restart_delay: float = 0.0                            # s, the last back-off used
 
 
 class ContainerService:
@@ -324,10 +327,12 @@ class ContainerService:
                 self._cleanup_runtime(cid)
                 raise SkiffError(f"failed to start container {cid}: {e}") from e
             st = c["State"]
-            st.update(Status="running", Running=True, Pid=int(pid or 0), ExitCode=0, Error="",
-                      StartedAt=now_rfc3339(), FinishedAt=ZERO_TIME, OOMKilled=False)
+            st.update(Status="running", Running=True, Restarting=False, Pid=int(pid or 0), ExitCode=0,
+                      Error="", StartedAt=now_rfc3339(), FinishedAt=ZERO_TIME, OOMKilled=False)
+            c.setdefault("_skiff", {})["manually_stopped"] = False
             self._save(c)
             live.watcher = asyncio.get_running_loop().create_task(self._watch(cid, shim))
+            self._start_health(cid)
         self.events.publish("container", "start", cid, self._attrs(c))
 
     async def _launch(self, c: dict):
@@ -357,7 +362,8 @@ class ContainerService:
                        "/etc/resolv.conf": c["ResolvConfPath"]},
             netns=self._netns(hc), cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{cid}",
             user=(uid, gid, groups), home=user_home(rootfs, uid),
-            available_capabilities=self._caps)
+            available_capabilities=self._caps,
+            init_path=init_binary() if hc.get("Init") else None)
         import json
         tmp = os.path.join(bundle, "config.json.tmp")
         with open(tmp, "w") as f:
@@ -437,8 +443,138 @@ class ContainerService:
             if not fut.done():
                 fut.set_result((int(code), None))
         live.exit_waiters.clear()
+        if live.health_task:
+            live.health_task.cancel()
+            live.health_task = None
         if c["HostConfig"].get("AutoRemove"):
             await self._auto_remove(cid, int(code), None)
+            return
+        self._maybe_restart(c, int(code))
+
+    def _maybe_restart(self, c: dict, code: int) -> None:
+        """Apply the restart policy after an exit (moby restartmanager)."""
+        from .health import decide_restart
+        cid = c["Id"]
+        live = self._live_of(cid)
+        st = c["State"]
+        uptime = parse_rfc3339(st["FinishedAt"]) - parse_rfc3339(st["StartedAt"])
+        d = decide_restart(c["HostConfig"].get("RestartPolicy") or {}, exit_code=code,
+                           restart_count=int(c.get("RestartCount") or 0),
+                           manually_stopped=bool(c.get("_skiff", {}).get("manually_stopped")),
+                           uptime=uptime, last_delay=live.restart_delay)
+        if not d.restart:
+            return
+        live.restart_delay = d.delay
+        st.update(Restarting=True, Status="restarting")
+        self._save(c)
+
+        async def later():
+            await asyncio.sleep(d.delay)
+            cur = self._cache.get(cid)
+            if cur is None or not cur["State"].get("Restarting"):
+                return
+            cur["RestartCount"] = int(cur.get("RestartCount") or 0) + 1
+            try:
+                await self.start(cid)
+            except Exception as e:
+                log.warning("restarting %s: %s", cid, e)
+                cur = self._cache.get(cid)
+                if cur is not None:
+                    cur["State"].update(Restarting=False, Status="exited", Error=str(e))
+                    self._save(cur)
+                    self._maybe_restart(cur, 128)
+        live.restart_task = asyncio.get_running_loop().create_task(later())
+
+    # ---------------------------------------------------------------- health
+    def _start_health(self, cid: str) -> None:
+        from .health import parse_healthcheck
+        c = self._cache.get(cid)
+        if c is None:
+            return
+        probe = parse_healthcheck(c["Config"].get("Healthcheck"))
+        live = self._live_of(cid)
+        if live.health_task:
+            live.health_task.cancel()
+            live.health_task = None
+        if probe is None:
+            c["State"].pop("Health", None)
+            return
+        c["State"]["Health"] = {"Status": "starting", "FailingStreak": 0, "Log": []}
+        self._save(c)
+        live.health_task = asyncio.get_running_loop().create_task(self._health_loop(cid, probe))
+
+    async def _health_loop(self, cid: str, probe) -> None:
+        from .health import record_result
+        t0 = time.monotonic()
+        while True:
+            c = self._cache.get(cid)
+            if c is None or not c["State"]["Running"]:
+                return
+            health = c["State"].setdefault("Health", {"Status": "starting", "FailingStreak": 0, "Log": []})
+            in_start = time.monotonic() - t0 < probe.start_period
+            await asyncio.sleep(probe.start_interval if in_start and health["Status"] == "starting"
+                                else probe.interval)
+            c = self._cache.get(cid)
+            if c is None or not c["State"]["Running"]:
+                return
+            result = await self._probe(cid, probe)
+            health = c["State"].setdefault("Health", {"Status": "starting", "FailingStreak": 0, "Log": []})
+            changed = record_result(health, result, probe, time.monotonic() - t0 < probe.start_period)
+            if self._cache.get(cid) is c:
+                self._save(c)
+            if changed:
+                self.events.publish("container", f"health_status: {changed}", cid, self._attrs(c))
+
+    async def _probe(self, cid: str, probe) -> dict:
+        """Run one healthcheck command in the container (as an exec) and
+        return its Log entry {Start, End, ExitCode, Output}."""
+        import json as _json
+        from ..runtime.spec import build_exec_process, host_bounding_capabilities
+        from .health import MAX_OUTPUT
+        start = now_rfc3339()
+        live = self._live_of(cid)
+        shim = live.shim
+        out = bytearray()
+        code = -1
+        if shim is None:
+            return {"Start": start, "End": now_rfc3339(), "ExitCode": -1, "Output": "container not running"}
+        eid = "health-" + secrets.token_hex(16)
+        try:
+            with open(os.path.join(self._bundle(cid), "config.json")) as f:
+                cproc = _json.load(f)["process"]
+            if self._caps is None:
+                self._caps = host_bounding_capabilities()
+            proc = build_exec_process(cproc, {"Cmd": probe.argv}, available_capabilities=self._caps)
+            _pid, reader, writer = await shim.exec(eid, proc, stdin=False, stdout=True, stderr=True)
+
+            async def collect():
+                while True:
+                    head = await reader.readexactly(8)
+                    n = int.from_bytes(head[4:], "big")
+                    data = await reader.readexactly(n)
+                    if len(out) < MAX_OUTPUT:
+                        out.extend(data[:MAX_OUTPUT - len(out)])
+            try:
+                await asyncio.wait_for(collect(), probe.timeout)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            except asyncio.TimeoutError:
+                try:
+                    await shim.kill(_signal.SIGKILL, exec_id=eid)
+                except Exception:
+                    pass
+                writer.close()
+                return {"Start": start, "End": now_rfc3339(), "ExitCode": -1,
+                        "Output": f"Health check exceeded timeout ({probe.timeout:g}s)"}
+            writer.close()
+            st = await asyncio.wait_for(shim.wait(exec_id=eid), probe.timeout)
+            code = st.exit_code
+        except ExecError as e:
+            code, out = e.exit_code, bytearray(str(e).encode())
+        except Exception as e:
+            code, out = -1, bytearray(str(e).encode())
+        return {"Start": start, "End": now_rfc3339(), "ExitCode": code,
+                "Output": out.decode("utf-8", "replace")}
 
     async def _auto_remove(self, cid: str, code: int, err: str | None) -> None:
         try:
@@ -454,6 +590,11 @@ class ContainerService:
         return a
 
     # ---------------------------------------------------------------- signals
+    def _mark_manual_stop(self, c: dict) -> None:
+        """Stopped or killed by hand: no restart, and unless-stopped stays down."""
+        c.setdefault("_skiff", {})["manually_stopped"] = True
+        self._save(c)
+
     async def kill(self, ref: str, sig: str | None = None) -> None:
         """POST /containers/{id}/kill (default SIGKILL). Conflict if not running."""
         c = self.get(ref)
@@ -461,6 +602,7 @@ class ContainerService:
         live = self._live_of(c["Id"])
         if not c["State"]["Running"] or live.shim is None:
             raise Conflict(f"Cannot kill container: {ref}: Container {c['Id']} is not running")
+        self._mark_manual_stop(c)
         await live.shim.kill(n)
         self.events.publish("container", "kill", c["Id"], dict(self._attrs(c), signal=n))
 
@@ -471,8 +613,16 @@ class ContainerService:
         c = self.get(ref)
         cid = c["Id"]
         live = self._live_of(cid)
+        if c["State"].get("Restarting"):  # stopping a container between restarts ends them
+            self._mark_manual_stop(c)
+            c["State"].update(Restarting=False, Status="exited")
+            self._save(c)
+            if live.restart_task:
+                live.restart_task.cancel()
+            return
         if not c["State"]["Running"] or live.shim is None:
             raise NotModified(f"container {cid} is not running")
+        self._mark_manual_stop(c)
         n = signal_number(sig or c["Config"].get("StopSignal") or "SIGTERM", _signal.SIGTERM)
         if timeout is None:
             timeout = c["Config"].get("StopTimeout")
@@ -548,7 +698,11 @@ class ContainerService:
                 return  # auto-removed meanwhile
         if cid not in self._cache:
             raise NotFound(f"No such container: {ref}")
-        c["State"]["Status"] = "removing"
+        if live.restart_task:
+            live.restart_task.cancel()
+        if live.health_task:
+            live.health_task.cancel()
+        c["State"].update(Status="removing", Restarting=False)
         self._save(c)  # a daemon killed from here on finishes the removal at its next start
         self._cleanup_runtime(cid)
         try:
@@ -731,7 +885,7 @@ class ContainerService:
     def inspect(self, ref: str, size: bool = False) -> dict:
         """GET /containers/{id}/json."""
         c = self.get(ref)
-        out = dict(c)
+        out = {k: v for k, v in c.items() if not k.startswith("_")}
         out["State"] = dict(c["State"])
         if size:
             try:
@@ -794,7 +948,14 @@ class ContainerService:
         st = c["State"]
         created = parse_rfc3339(c["Created"])
         if st["Status"] == "running":
-            status = "Up " + human_duration(time.time() - parse_rfc3339(st["StartedAt"]))
+            from .health import status_suffix
+            status = "Up " + human_duration(time.time() - parse_rfc3339(st["StartedAt"])) + \
+                status_suffix(st.get("Health"))
+            if st.get("Paused"):
+                status += " (Paused)"
+        elif st["Status"] == "restarting":
+            fin = parse_rfc3339(st["FinishedAt"])
+            status = f"Restarting ({st['ExitCode']}) {human_duration(time.time() - fin)} ago"
         elif st["Status"] == "created":
             status = "Created"
         elif st["Status"] == "removing":
@@ -852,6 +1013,7 @@ class ContainerService:
                 live = self._live_of(cid)
                 live.shim = shim
                 live.watcher = asyncio.get_running_loop().create_task(self._watch(cid, shim))
+                self._start_health(cid)
             elif c["State"]["Status"] == "removing":
                 try:
                     await self.remove(cid, force=True)
@@ -860,6 +1022,16 @@ class ContainerService:
             else:
                 await self._adopt_or_clean(cid)
         self._remove_orphan_bundles()
+        from .health import starts_with_daemon
+        for c in list(self._cache.values()):
+            if not c["State"]["Running"] and c["State"]["Status"] != "removing" and starts_with_daemon(
+                    c["HostConfig"].get("RestartPolicy") or {},
+                    bool(c.get("_skiff", {}).get("manually_stopped"))):
+                c["State"]["Restarting"] = False
+                try:
+                    await self.start(c["Id"])
+                except Exception as e:
+                    log.warning("starting %s (restart policy) at daemon start: %s", c["Id"], e)
         try:
             from ..snapshots.api import KIND_ACTIVE
             for info in list(self.snapshotter.walk()):
@@ -955,6 +1127,19 @@ class ContainerService:
 
 
 # -------------------------------------------------------------------- helpers
+def init_binary() -> str:
+    """The host init bind-mounted as /sbin/docker-init for HostConfig.Init:
+    docker-init or Debian's static tini. InvalidArgument when there is none."""
+    for cand in ("/usr/libexec/docker/docker-init", "/usr/bin/docker-init", "/usr/bin/tini-static",
+                 "/usr/sbin/tini-static"):
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    found = shutil.which("docker-init") or shutil.which("tini-static")
+    if found:
+        return found
+    raise InvalidArgument("--init: no init binary found (install Debian's tini: /usr/bin/tini-static)")
+
+
 def normalise_filters(filters) -> dict[str, list[str]]:
     """Docker's filters JSON ({"k": ["v"]} or the old {"k": {"v": true}}) -> {k: [v]}."""
     out: dict[str, list[str]] = {}
