@@ -27,7 +27,7 @@ BINDIR=${SKIFF_BINDIR:-/usr/local/bin}
 CONFIG=${SKIFF_CONFIG:-/etc/skiff/daemon.json}
 APT_PACKAGES=(busybox-static skopeo docker-registry tini nftables iproute2 iptables
     python3 python3-venv python3-dev gcc make procps util-linux kmod ca-certificates)
-TEST_PACKAGES=(runc docker.io containerd mmdebstrap)
+TEST_PACKAGES=(runc docker.io containerd mmdebstrap tmux docker-compose)
 SCRIPTS=(skiff skiffd skiff-runtime skiff-shim)
 
 log() { echo "install: $*" >&2; }

@@ -851,7 +851,9 @@ class Shim:
             c.read_eof = True
             self.off_read(fd)
             if c.proc is not None:
-                if c.want["stdin"] and c.proc.stdin_once:
+                # as moby container/stream/attach.go: an attach ending closes a
+                # stdin-once stdin, but never a tty's (detach must not end the shell)
+                if c.want["stdin"] and c.proc.stdin_once and not c.proc.tty:
                     c.proc.close_stdin()
                 if c.proc.finalized:
                     c.closing = True

@@ -113,6 +113,8 @@ def setup(app: web.Application, svc: ContainerBackend) -> None:
         tty = bool(c["Config"].get("Tty"))
         want_in, want_out, want_err = (qbool(request, "stdin"), qbool(request, "stdout"),
                                        qbool(request, "stderr"))
+        # as moby container/stream: the detach sequence is only looked for with a tty
+        keys = parse_detach_keys(request.query.get("detachKeys") or DEFAULT_DETACH_KEYS) if tty else b""
         resp, raw = await hijack(request, RAW if tty else MUX)
         try:
             if qbool(request, "logs") and c.get("LogPath"):
@@ -122,7 +124,7 @@ def setup(app: web.Application, svc: ContainerBackend) -> None:
             if qbool(request, "stream", True):
                 shim = await svc.attach_streams(c["Id"])
                 if shim is not None:
-                    await pipe_attach(raw, shim, want_in, want_out, want_err)
+                    await pipe_attach(raw, shim, want_in, want_out, want_err, keys)
         finally:
             raw.close()
             release(request)
@@ -184,7 +186,9 @@ def setup(app: web.Application, svc: ContainerBackend) -> None:
                 raw.write(msg if tty else frame(1, msg))
                 reader = None
             if reader is not None:
-                await pipe_streams(raw, reader, writer, e["OpenStdin"])
+                await pipe_streams(raw, reader, writer, e["OpenStdin"],
+                                   parse_detach_keys(e.get("DetachKeys") or DEFAULT_DETACH_KEYS)
+                                   if tty else b"")
                 await svc.exec_wait(eid)
         finally:
             raw.close()
@@ -227,21 +231,88 @@ def _float(v: str | None) -> float | None:
         raise InvalidArgument(f"invalid time value: {v!r}")
 
 
-async def pipe_attach(raw, shim, want_in: bool, want_out: bool, want_err: bool) -> None:
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's detach-keys syntax ("ctrl-p,ctrl-q", "a", "ctrl-@", "ctrl-[")
+    -> the byte sequence; InvalidArgument when malformed (moby term.ToBytes)."""
+    from ....errors import InvalidArgument
+    out = bytearray()
+    for key in spec.split(","):
+        k = key.strip()
+        if len(k) == 1:
+            out.append(ord(k))
+        elif k.lower().startswith("ctrl-") and len(k) == 6:
+            c = k[5].lower()
+            if "a" <= c <= "z":
+                out.append(ord(c) - ord("a") + 1)
+            elif c in "@[\\]^_":
+                out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[c])
+            else:
+                raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
+        else:
+            raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
+    return bytes(out)
+
+
+class EscapeScanner:
+    """Finds a detach sequence in the client's stdin bytes (moby
+    term.NewEscapeProxy): ``feed(data)`` returns (bytes to pass on, detached)."""
+
+    def __init__(self, keys: bytes):
+        self.keys = keys
+        self.matched = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        if not self.keys:
+            return data, False
+        out = bytearray()
+        for b in data:
+            if b == self.keys[self.matched]:
+                self.matched += 1
+                if self.matched == len(self.keys):
+                    return bytes(out), True
+                continue
+            if self.matched:
+                out += self.keys[:self.matched]
+                self.matched = 0
+                if b == self.keys[0]:
+                    self.matched = 1
+                    continue
+            out.append(b)
+        return bytes(out), False
+
+
+async def pipe_attach(raw, shim, want_in: bool, want_out: bool, want_err: bool,
+                      detach_keys: bytes = b"") -> None:
     """Join a hijacked client connection to the shim's attach stream: the
     shim's bytes (frames or raw tty output) to the client, the client's bytes
     to the container's stdin, the client's half-close to a half-close."""
     reader, writer = await shim.attach(stdin=want_in, stdout=want_out, stderr=want_err)
-    await pipe_streams(raw, reader, writer, want_in)
+    await pipe_streams(raw, reader, writer, want_in, detach_keys)
 
 
-async def pipe_streams(raw, reader, writer, want_in: bool) -> None:
+async def pipe_streams(raw, reader, writer, want_in: bool, detach_keys: bytes = b"") -> None:
     """Copy ``reader`` (the shim's side) to the client until EOF or the client
-    leaves, and the client's bytes to ``writer`` (half-close passed on)."""
+    leaves, and the client's bytes to ``writer`` (half-close passed on). The
+    detach sequence in the client's bytes ends the attach and leaves the
+    container running."""
+    scanner = EscapeScanner(detach_keys if want_in else b"")
+    detached = asyncio.Event()
 
     async def upstream():
         while True:
             data = await raw.read()
+            if data and scanner.keys:
+                data, hit = scanner.feed(data)
+                if hit:
+                    if data:
+                        writer.write(data)
+                    detached.set()
+                    return
+            if not data and not raw.eof:
+                continue
             if not data:
                 if want_in:
                     try:
@@ -257,7 +328,7 @@ async def pipe_streams(raw, reader, writer, want_in: bool) -> None:
                     return
 
     up = asyncio.ensure_future(upstream())
-    closed = asyncio.ensure_future(raw.closed.wait())
+    closed = asyncio.ensure_future(_first(raw.closed.wait(), detached.wait()))
     try:
         while True:
             read = asyncio.ensure_future(reader.read(65536))
@@ -277,3 +348,13 @@ async def pipe_streams(raw, reader, writer, want_in: bool) -> None:
             writer.close()
         except Exception:
             pass
+
+
+async def _first(*aws) -> None:
+    """Return when the first of ``aws`` completes; cancel the others."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()

@@ -1,0 +1,113 @@
+"""The benchmark harness (bench/harness.py) in smoke mode, on trivial commands,
+so that it cannot rot while the engine it measures is being written.
+No timing assertions: only that it runs, alternates, records and reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+import harness  # noqa: E402
+
+
+def test_smoke_true_vs_true_writes_results_and_report(tmp_path):
+    cases = [
+        harness.Case("trivial", "true vs true", ["true"], ["true"], peer_name="peer", target=10.0),
+        harness.Case("pending", "not written yet", None, None),
+    ]
+    lines: list[str] = []
+    results = [harness.run_case(c, runs=1, warmup=0, progress=lines.append) for c in cases]
+    doc = harness.make_document(results, 1, 0, "smoke")
+    path = harness.write_results(doc, tmp_path / "results")
+
+    assert path.name.startswith("smoke-") and path.suffix == ".json"
+    saved = json.loads(path.read_text())
+    trivial, pending = saved["cases"]
+    assert trivial["status"] == "ok"
+    assert trivial["skiff"]["n"] == 1 and trivial["peer"]["n"] == 1
+    assert trivial["skiff"]["error"] is None and trivial["peer"]["error"] is None
+    assert trivial["ratio"] == pytest.approx(trivial["skiff"]["median"] / trivial["peer"]["median"])
+    assert pending["status"] == harness.NOT_IMPLEMENTED and pending["ratio"] is None
+    for key in ("cpus", "memory_bytes", "kernel", "cgroup"):
+        assert saved["machine"][key]
+    assert any("trivial round 1/1" in line for line in lines)
+
+    docs = harness.regenerate_docs(path, tmp_path / "docs" / "benchmarks.md",
+                                   tmp_path / "docs" / "benchmarks.png")
+    text = docs.read_text()
+    assert "| true vs true |" in text
+    assert "| not written yet |" in text and harness.NOT_IMPLEMENTED in text
+    assert "## Machine" in text and saved["machine"]["kernel"] in text
+
+
+def test_warmup_rounds_are_not_counted_and_sides_alternate(tmp_path):
+    log = tmp_path / "order"
+    case = harness.Case("order", "order", ["sh", "-c", f"echo s >> {log}"],
+                        ["sh", "-c", f"echo p >> {log}"])
+    r = harness.run_case(case, runs=3, warmup=2)
+    assert r["skiff"]["n"] == 3 and r["peer"]["n"] == 3
+    # 5 rounds, the order swapped each round: sp ps sp ps sp
+    assert log.read_text().split() == list("spps" "spps" "sp")
+
+
+def test_a_failing_side_is_reported_and_not_rerun(tmp_path):
+    count = tmp_path / "count"
+    case = harness.Case("fails", "fails", ["sh", "-c", f"echo x >> {count}; echo boom >&2; exit 3"],
+                        ["true"])
+    r = harness.run_case(case, runs=3, warmup=1)
+    assert r["status"] == "failed" and r["ratio"] is None
+    assert "exit status 3" in r["skiff"]["error"] and "boom" in r["skiff"]["error"]
+    assert count.read_text().count("x") == 1
+    assert r["peer"]["n"] == 3
+    text = harness.render_markdown(harness.make_document([r], 3, 1, "smoke"))
+    assert "boom" in text and "| fails | failed |" in text
+
+
+def test_setup_error_skips_the_side():
+    case = harness.Case("down", "down", ["false"], ["true"], skiff_error="skiffd did not start")
+    r = harness.run_case(case, runs=2, warmup=0)
+    assert r["skiff"]["n"] == 0 and r["skiff"]["error"] == "skiffd did not start"
+    assert r["peer"]["n"] == 2 and r["status"] == "failed"
+
+
+def test_stats_and_cgroup_mode():
+    s = harness.stats([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (s["median"], s["q1"], s["q3"], s["min"], s["max"], s["n"]) == (3.0, 2.0, 4.0, 1.0, 5.0, 5)
+    assert harness.stats([])["median"] is None
+    hybrid = ("tmpfs /sys/fs/cgroup tmpfs rw 0 0\n"
+              "cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n"
+              "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n")
+    assert harness.cgroup_mode(hybrid) == "v1 (hybrid)"
+    assert harness.cgroup_mode("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n") == "v2 (unified)"
+    assert harness.cgroup_mode(hybrid.replace("cgroup2 /sys/fs/cgroup/unified", "x /y")) == "v1 (legacy)"
+
+
+def test_run_latency_lists_its_cases_without_root():
+    out = subprocess.run([sys.executable, str(BENCH / "run_latency.py"), "--list"],
+                         capture_output=True, text=True, check=True).stdout
+    names = [line.split()[0] for line in out.splitlines()]
+    assert names[:3] == ["run_latency", "cli_version", "runtime"]
+    assert "concurrent_run" in names and "not implemented yet" in out
+
+
+def test_self_timed_cases_count_what_the_command_prints_and_cap_rounds():
+    case = harness.Case("self", "self", ["sh", "-c", "echo setup; echo 0.25"],
+                        ["sh", "-c", "echo 0.5"], self_timed=True, max_runs=2, max_warmup=0)
+    r = harness.run_case(case, runs=5, warmup=3)
+    assert (r["runs"], r["warmup"]) == (2, 0)
+    assert r["skiff"]["samples"] == [0.25, 0.25] and r["peer"]["median"] == 0.5
+    assert r["ratio"] == pytest.approx(0.5)
+    bad = harness.Case("bad", "bad", ["true"], ["true"], self_timed=True)
+    assert "no number" in harness.run_case(bad, runs=1, warmup=0)["skiff"]["error"]
+
+
+def test_timed_ops_needs_a_cli():
+    p = subprocess.run([sys.executable, str(BENCH / "timed_ops.py"), "pull"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "concurrent-run" in p.stderr
