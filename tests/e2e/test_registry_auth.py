@@ -72,3 +72,22 @@ def test_right_password_pulls(skiffd, auth_registry, client):
         run("rmi", f"{auth_registry}/library/web")
     finally:
         _clear_auth(skiffd)
+
+
+def test_login_logout_with_the_cli(skiffd, auth_registry, tmp_path):
+    env_cfg = str(tmp_path / "skiffcfg")
+    def cli(*args, input=None):
+        import subprocess, sys
+        return subprocess.run([sys.executable, "-m", "skiff.cli", "-H", skiffd.host, "--config", env_cfg, *args],
+                              input=input, capture_output=True, text=True, env=skiffd.env(), timeout=60)
+    r = cli("login", "-u", "tester", "--password-stdin", auth_registry, input="wrong\n")
+    assert r.returncode == 1 and "incorrect username or password" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(env_cfg, "config.json"))
+    r = cli("login", "-u", "tester", "--password-stdin", auth_registry, input="secret\n")
+    assert (r.returncode, r.stdout.strip()) == (0, "Login Succeeded"), r.stderr
+    assert os.stat(os.path.join(env_cfg, "config.json")).st_mode & 0o077 == 0
+    skiffd.cli("rmi", "-f", f"{auth_registry}/library/web")
+    assert cli("pull", f"{auth_registry}/library/web").returncode == 0
+    r = cli("logout", auth_registry)
+    assert r.stdout.strip() == f"Removing login credentials for {auth_registry}"
+    skiffd.cli("rmi", "-f", f"{auth_registry}/library/web")

@@ -36,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "info": "info",
     "exec": "exec",
     "attach": "attach",
+    "login": "login",
+    "logout": "logout",
 }
 
 # management commands: group -> sub -> module or (module, extra)
@@ -80,6 +82,8 @@ _SHORT = {
     "info": "Display system-wide information",
     "exec": "Execute a command in a running container",
     "attach": "Attach local standard input, output, and error streams to a running container",
+    "login": "Authenticate to a registry",
+    "logout": "Log out from a registry",
 }
 
 _GLOBAL_HELP = """Usage:  skiff [OPTIONS] COMMAND
@@ -194,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sys.stdout.write(_global_help())
             return 0
+    if g["config"]:
+        os.environ["SKIFF_CONFIG"] = g["config"]  # read by skiff.cli.auth
     host = g["host"] or os.environ.get("SKIFF_HOST") or None
     cli = Cli(host=host, tls=_tls_config(g), debug=g["debug"])
     verb, args = rest[0], rest[1:]

@@ -17,7 +17,8 @@ def pull_image(cli, ref: str, *, out=None, platform: str | None = None, quiet: b
     if platform:
         params["platform"] = platform
     out = out if out is not None else cli.out
-    stream = cli.client.stream_json("POST", "/images/create", params)
+    from skiff.cli.auth import header_for
+    stream = cli.client.stream_json("POST", "/images/create", params, headers=header_for(name))
     if quiet:
         from skiff.errors import SkiffError
         for jm in stream:

@@ -100,8 +100,9 @@ class Response:
             if self._chunk_left == 0:
                 size_line = self._readline_raw()
                 if not size_line and self._eof:
+                    # the daemon went away before the last chunk: the body is cut
                     self._chunk_done = True
-                    return b""
+                    raise Unavailable("error reading from server: unexpected EOF")
                 size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
                 if size == 0:
                     # trailers until the empty line
@@ -113,7 +114,7 @@ class Response:
             data = self._take(min(n, self._chunk_left))
             if not data:
                 self._chunk_done = True
-                return b""
+                raise Unavailable("error reading from server: unexpected EOF")
             self._chunk_left -= len(data)
             if self._chunk_left == 0:
                 self._readline_raw()  # the CRLF after the chunk
@@ -124,7 +125,7 @@ class Response:
             data = self._take(min(n, self._length))
             if not data:
                 self._length = 0
-                return b""
+                raise Unavailable("error reading from server: unexpected EOF")
             self._length -= len(data)
             return data
         return self._take(n)
