@@ -136,30 +136,6 @@ def test_detached_logs_stop_kill_wait(skiffd, busybox):
         skiffd.cli("rm", "-f", cid)
 
 
-def test_exit_codes_case_009(skiffd, busybox, shared_dir):
-    wrapper = os.path.join(skiffd.base, "skiff-wrapper")
-    with open(wrapper, "w") as f:
-        f.write(f"#!/bin/sh\nexec {os.sys.executable} -m skiff.cli -H {skiffd.host} \"$@\"\n")
-    os.chmod(wrapper, 0o755)
-    for engine in (wrapper, "docker"):
-        r = subprocess.run(["sh", str(shared_dir / "cases" / "009-run-exit-codes.sh")],
-                           capture_output=True, text=True, env=dict(skiffd.env(), ENGINE=engine),
-                           timeout=300)
-        assert r.stdout.strip().endswith("PASS"), (engine, r.stdout, r.stderr)
-
-
-def test_reference_case_019(skiffd, busybox, shared_dir):
-    wrapper = os.path.join(skiffd.base, "skiff-wrapper")
-    with open(wrapper, "w") as f:
-        f.write(f"#!/bin/sh\nexec {os.sys.executable} -m skiff.cli -H {skiffd.host} \"$@\"\n")
-    os.chmod(wrapper, 0o755)
-    for engine in (wrapper, "docker"):
-        r = subprocess.run(["sh", str(shared_dir / "cases" / "019-image-reference-parsing.sh")],
-                           capture_output=True, text=True, env=dict(skiffd.env(), ENGINE=engine),
-                           timeout=300)
-        assert r.stdout.strip().endswith("PASS"), (engine, r.stdout, r.stderr)
-
-
 def test_docker_cli_basics(skiffd, busybox, registry):
     r = skiffd.docker("version", "--format", "{{.Server.APIVersion}}")
     assert r.returncode == 0 and r.stdout.strip() >= "1.44", r.stdout + r.stderr

@@ -1263,6 +1263,9 @@ def normalise_host_config(hc: dict) -> dict:
     for k in ("Memory", "MemorySwap", "MemoryReservation", "CpuShares", "CpuQuota", "CpuPeriod",
               "NanoCpus", "BlkioWeight", "ShmSize"):
         out.setdefault(k, 0)
+    # daemon/daemon_unix.go adaptContainerSettings: unset swap is twice the memory
+    if int(out.get("Memory") or 0) > 0 and int(out.get("MemorySwap") or 0) == 0:
+        out["MemorySwap"] = int(out["Memory"]) * 2
     out.setdefault("AutoRemove", False)
     out.setdefault("Privileged", False)
     out.setdefault("ReadonlyRootfs", False)
