@@ -36,12 +36,15 @@ class Skiffd:
             # no fallback to Docker Hub: tests never leave the host (DNS included)
             json.dump({"registry-mirrors": [f"http://{registry}"], "registry-mirror-fallback": False}, f)
         self.proc: subprocess.Popen | None = None
+        # a cgroup parent of its own, removed at the end (never the host's /skiff)
+        self.cgroup_parent = f"/skifftest-{os.getpid()}-{name}"
 
     def start(self) -> None:
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "skiff.daemon", "--config-file", self.config,
-             "--data-root", self.data_root, "--exec-root", self.exec_root, "-H", self.host, "--debug"],
+             "--data-root", self.data_root, "--exec-root", self.exec_root, "-H", self.host, "--debug",
+             "--cgroup-parent", self.cgroup_parent],
             stdout=logf, stderr=logf, start_new_session=True)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -128,9 +131,24 @@ class Skiffd:
                         pass
             _unmount_under(self.exec_root)
             _unmount_under(self.data_root)
-            for ctl in os.listdir("/sys/fs/cgroup") if os.path.isdir("/sys/fs/cgroup") else []:
-                pass
+            _remove_cgroup_tree(self.cgroup_parent)
             shutil.rmtree(self.exec_root, ignore_errors=True)
             shutil.rmtree(self.base, ignore_errors=True)
 
 
+
+
+def _remove_cgroup_tree(parent: str) -> None:
+    """rmdir the test daemon's cgroup parent and what is left below it, in
+    every hierarchy (children first)."""
+    base = "/sys/fs/cgroup"
+    tops = [os.path.join(base, d, parent.strip("/")) for d in os.listdir(base)] + \
+        [os.path.join(base, parent.strip("/"))]
+    for top in tops:
+        if not os.path.isdir(top):
+            continue
+        for dp, dn, _ in sorted(os.walk(top), key=lambda t: -len(t[0])):
+            try:
+                os.rmdir(dp)
+            except OSError:
+                pass

@@ -60,8 +60,10 @@ def test_isolation_seen_from_inside(skiffd, busybox):
     skiffd.cli("rm", "skifftest-hn")
     r = skiffd.cli("run", "--rm", "busybox", "ls", "/sys/class/net")
     assert r.stdout.split() == ["lo"], r.stdout
-    r = skiffd.cli("run", "--rm", "busybox", "cat", "/proc/self/cgroup")
-    assert "/skiff/" in r.stdout, r.stdout
+    r = skiffd.cli("run", "--name", "skifftest-cg", "busybox", "cat", "/proc/self/cgroup")
+    cid = skiffd.cli("inspect", "-f", "{{.Id}}", "skifftest-cg").stdout.strip()
+    skiffd.cli("rm", "skifftest-cg")
+    assert f"{skiffd.cgroup_parent}/{cid}" in r.stdout, r.stdout
 
 
 def test_dev_and_proc(skiffd, busybox):

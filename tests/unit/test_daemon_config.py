@@ -12,6 +12,7 @@ def test_defaults_without_file(tmp_path):
     assert cfg.data_root == "/var/lib/skiff"
     assert cfg.exec_root == "/run/skiff"
     assert cfg.hosts == ["unix:///run/skiff/skiff.sock"]
+    assert cfg.cgroup_parent == "/skiff"
 
 
 def test_file_and_flags(tmp_path):

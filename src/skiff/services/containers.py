@@ -142,8 +142,9 @@ class ContainerService:
 
     def __init__(self, *, db, images, snapshotter, events, data_root: str, exec_root: str,
                  runtime: str = "skiff", log_driver: str = "json-file", log_opts: dict | None = None,
-                 cgroup_parent: str = "/skiff"):
+                 cgroup_parent: str = "/skiff", network=None):
         self.store = ContainerStore(db)
+        self.network = network  # skiff.network.manager.NetworkManager (None: no networking)
         self.images = images
         self.snapshotter = snapshotter
         self.events = events
@@ -231,6 +232,8 @@ class ContainerService:
         config = merge_config(body, img.config.get("config") or {})
         if not config.get("Cmd") and not config.get("Entrypoint"):
             raise InvalidArgument("no command specified")
+        net_settings = (self.network.create_settings(hc, body.get("NetworkingConfig"), config)
+                        if self.network is not None else None)
         cid = secrets.token_hex(32)
         while cid in self._cache or cid[:12].isdigit():
             cid = secrets.token_hex(32)
@@ -259,8 +262,8 @@ class ContainerService:
                 "HostConfig": hc,
                 "GraphDriver": {"Name": "overlay2", "Data": None},
                 "Mounts": [], "Config": config,
-                "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": "",
-                                    "Ports": {}, "Networks": {}},
+                "NetworkSettings": net_settings or {"Bridge": "", "SandboxID": "", "SandboxKey": "",
+                                                    "Ports": {}, "Networks": {}},
             }
             self.store.add(cid, name, time.time(), rec)
         except BaseException:
@@ -350,7 +353,11 @@ class ContainerService:
         if not os.path.ismount(rootfs):
             mount_all(self.snapshotter.mounts(cid), rootfs)
         hostname = cfg.get("Hostname") or cid[:12]
-        write_etc_files(c, hostname)
+        if self.network is not None:
+            netns = await self.network.attach(c, hostname)  # also writes hosts/resolv.conf
+        else:
+            write_etc_files(c, hostname)
+            netns = self._netns(hc)
         uid, gid, groups = resolve_user(rootfs, cfg.get("User") or "")
         groups = list(groups) + [g for g in resolve_groups(rootfs, hc.get("GroupAdd") or [])
                                  if g not in groups]
@@ -360,7 +367,7 @@ class ContainerService:
             container_id=cid, image_config={}, create=dict(cfg, HostConfig=hc), rootfs=rootfs,
             etc_files={"/etc/hostname": c["HostnamePath"], "/etc/hosts": c["HostsPath"],
                        "/etc/resolv.conf": c["ResolvConfPath"]},
-            netns=self._netns(hc), cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{cid}",
+            netns=netns, cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{cid}",
             user=(uid, gid, groups), home=user_home(rootfs, uid),
             available_capabilities=self._caps,
             init_path=init_binary() if hc.get("Init") else None)
@@ -395,6 +402,14 @@ class ContainerService:
     def _cleanup_runtime(self, cid: str) -> None:
         """Unmount the rootfs and remove the bundle (the runtime state is the shim's)."""
         from ..snapshots.mount import unmount
+        if self.network is not None:
+            c = self._cache.get(cid)
+            try:
+                self.network.release_sync(cid, c)
+            except Exception as e:
+                log.warning("releasing network of %s: %s", cid, e)
+            if c is not None:
+                self.store.put(cid, c)
         bundle = self._bundle(cid)
         rootfs = os.path.join(bundle, "rootfs")
         try:
@@ -430,7 +445,7 @@ class ContainerService:
         live = self._live_of(cid)
         live.shim = None
         st = c["State"]
-        st.update(Status="exited", Running=False, Pid=0, ExitCode=int(code),
+        st.update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=int(code),
                   FinishedAt=finished or now_rfc3339(), OOMKilled=bool(oom))
         self._save(c)
         self._cleanup_runtime(cid)
@@ -604,7 +619,21 @@ class ContainerService:
             raise Conflict(f"Cannot kill container: {ref}: Container {c['Id']} is not running")
         self._mark_manual_stop(c)
         await live.shim.kill(n)
+        if n == _signal.SIGKILL:
+            await self._thaw_if_paused(c)
         self.events.publish("container", "kill", c["Id"], dict(self._attrs(c), signal=n))
+
+    async def _thaw_if_paused(self, c: dict) -> None:
+        """A frozen container cannot die: thaw it after SIGKILL (as dockerd)."""
+        shim = self._live_of(c["Id"]).shim
+        if c["State"].get("Paused") and shim is not None:
+            try:
+                await shim.resume()
+            except Exception as e:
+                log.debug("resume %s: %s", c["Id"], e)
+                return
+            c["State"].update(Paused=False, Status="running")
+            self._save(c)
 
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         """POST /containers/{id}/stop: the stop signal (request, container's
@@ -635,6 +664,7 @@ class ContainerService:
             await live.shim.kill(n)
         except Exception as e:
             log.debug("stop signal to %s: %s", cid, e)
+        await self._thaw_if_paused(c)
         try:
             if timeout is None or timeout < 0:
                 await asyncio.shield(fut)
@@ -647,6 +677,7 @@ class ContainerService:
                     await shim.kill(_signal.SIGKILL, all=True)
                 except Exception as e:
                     log.debug("sigkill to %s: %s", cid, e)
+                await self._thaw_if_paused(c)
             try:
                 await asyncio.wait_for(asyncio.shield(fut), 30)
             except asyncio.TimeoutError:
@@ -689,6 +720,7 @@ class ContainerService:
                     await live.shim.kill(_signal.SIGKILL, all=True)
                 except Exception as e:
                     log.debug("kill %s: %s", cid, e)
+                await self._thaw_if_paused(c)
                 try:
                     await asyncio.wait_for(asyncio.shield(fut), 30)
                 except asyncio.TimeoutError:
@@ -947,7 +979,7 @@ class ContainerService:
     def _summary(self, c: dict, size: bool) -> dict:
         st = c["State"]
         created = parse_rfc3339(c["Created"])
-        if st["Status"] == "running":
+        if st["Status"] in ("running", "paused"):
             from .health import status_suffix
             status = "Up " + human_duration(time.time() - parse_rfc3339(st["StartedAt"])) + \
                 status_suffix(st.get("Health"))
@@ -965,9 +997,11 @@ class ContainerService:
             status = f"Exited ({st['ExitCode']}) {human_duration(time.time() - fin)} ago"
         else:
             status = st["Status"].capitalize()
-        argv = [c["Path"]] + c["Args"] if c["Path"] else []
+        # moby daemon/list.go: arguments with a space are single-quoted
+        args = [f"'{a}'" if " " in a else a for a in c["Args"]]
+        command = " ".join([c["Path"]] + args) if c["Path"] else ""
         d = {"Id": c["Id"], "Names": [c["Name"]], "Image": c["Config"].get("Image", ""),
-             "ImageID": c["Image"], "Command": " ".join(argv), "Created": int(created),
+             "ImageID": c["Image"], "Command": command, "Created": int(created),
              "Ports": [], "Labels": c["Config"].get("Labels") or {}, "State": st["Status"],
              "Status": status, "HostConfig": {"NetworkMode": c["HostConfig"].get("NetworkMode", "default")},
              "NetworkSettings": {"Networks": c["NetworkSettings"].get("Networks", {})},
@@ -1022,6 +1056,7 @@ class ContainerService:
             else:
                 await self._adopt_or_clean(cid)
         self._remove_orphan_bundles()
+        self._remove_orphan_cgroups()
         from .health import starts_with_daemon
         for c in list(self._cache.values()):
             if not c["State"]["Running"] and c["State"]["Status"] != "removing" and starts_with_daemon(
@@ -1094,6 +1129,31 @@ class ContainerService:
                     self._kill_orphan_shim(cid)
                     self._force_delete(cid)
                     self._cleanup_runtime(cid)
+
+    def _remove_orphan_cgroups(self) -> None:
+        """Empty cgroups under the cgroup parent named like a container that
+        no record owns (a runtime killed before its delete): rmdir'ed. A
+        cgroup with processes is left alone (rmdir refuses it anyway)."""
+        parent = self.cgroup_parent.strip("/")
+        if not parent:
+            return
+        roots = []
+        try:
+            roots = [os.path.join("/sys/fs/cgroup", d, parent) for d in os.listdir("/sys/fs/cgroup")]
+        except OSError:
+            pass
+        roots.append(os.path.join("/sys/fs/cgroup", parent))
+        for root in roots:
+            try:
+                names = os.listdir(root)
+            except OSError:
+                continue
+            for name in names:
+                if re.fullmatch(r"[0-9a-f]{64}", name) and name not in self._cache:
+                    try:
+                        os.rmdir(os.path.join(root, name))
+                    except OSError:
+                        pass
 
     def _force_delete(self, cid: str) -> None:
         """runtime delete --force: kills what is left in the container's cgroup."""
