@@ -422,7 +422,10 @@ def test_tty_stdin_and_long_bundle_path(busybox_rootfs, tmp_path):
             buf = b""
             while buf.count(b"ping") < 2:  # the tty's echo, then cat's copy
                 buf += await reader.read(100)
-            writer.write_eof()  # stdin-once: EOF on the tty ends cat
+            # a tty's stdin is not closed by the client's EOF (moby attach.go: only
+            # without a tty); ^D through the line discipline ends cat
+            writer.write(b"\x04")
+            await writer.drain()
             buf += await reader.read()
             c2 = await ShimClient.connect(str(b.dir))
             return buf, await c2.wait()

@@ -44,6 +44,9 @@ async def _serve(cfg) -> int:
     if cfg.pidfile:
         _write_pidfile(cfg.pidfile)
     daemon = Daemon(cfg)
+    forkserver = _start_forkserver(os.path.join(cfg.exec_root, "shim-forkserver.sock"))
+    if forkserver:
+        daemon.containers.forkserver = forkserver[1]
     await daemon.restore()
     app = daemon.make_app()
     runner = web.AppRunner(app, access_log=log if cfg.debug else None, handle_signals=False,
@@ -81,13 +84,60 @@ async def _serve(cfg) -> int:
     await stop.wait()
     log.info("shutting down; containers keep running")
     await daemon.containers.shutdown()
+    if getattr(daemon, "network", None) is not None:
+        await daemon.network.shutdown()
     await runner.cleanup()
+    if forkserver:
+        _stop_forkserver(*forkserver)
     if cfg.pidfile:
         try:
             os.unlink(cfg.pidfile)
         except FileNotFoundError:
             pass
     return 0
+
+
+def _start_forkserver(path: str) -> tuple[int, str] | None:
+    """Start the shim fork server (skiff.runtime.shim.forkserver) and wait
+    for its socket; None when it does not come up (shims are exec'd then)."""
+    import sys
+    import time
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "skiff.runtime.shim.forkserver", path],
+                             os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, null, 0),
+                                                       (os.POSIX_SPAWN_DUP2, null, 1)])
+    except OSError as e:
+        logging.getLogger("skiffd").warning("shim fork server: %s", e)
+        return None
+    finally:
+        os.close(null)
+    for _ in range(200):
+        if os.path.exists(path):
+            return pid, path
+        done, _st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.01)
+    logging.getLogger("skiffd").warning("shim fork server did not start; shims will be exec'd")
+    _stop_forkserver(pid, path)
+    return None
+
+
+def _stop_forkserver(pid: int, path: str) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _tls_context(cfg):

@@ -232,27 +232,40 @@ class ShimClient:
 async def spawn_shim(*, id: str, bundle: str, runtime_root: str, log_path: str,
                      runtime: str = "skiff", tty: bool = False, stdin: bool = False,
                      stdin_once: bool = False, log_opts: dict | None = None,
-                     log_driver: str = "json-file") -> ShimClient:
+                     log_driver: str = "json-file", forkserver: str | None = None) -> ShimClient:
     """Start a shim for the bundle (``config.json`` and rootfs ready) and wait
     until it created the container. ``log_opts`` are Docker's json-file options
     {"max-size": "10m", "max-file": "3"} (default: no rotation). The shim is
     exec'd fresh (``sys.executable -m skiff.runtime.shim``), detaches, and
     outlives the caller. Raises ExecError (exit_code 126/127) when the command
-    cannot be executed, or the SkiffError the shim reported."""
+    cannot be executed, or the SkiffError the shim reported. With
+    ``forkserver`` (the socket of skiff.runtime.shim.forkserver), the shim is
+    forked from that warm process instead; exec'ing is the fallback."""
     log_opts = log_opts or {}
-    argv = [sys.executable, "-m", "skiff.runtime.shim", "--id", id, "--bundle", bundle,
+    opts = ["--id", id, "--bundle", bundle,
             "--runtime-root", runtime_root, "--log-path", log_path, "--runtime", runtime,
-            "--log-driver", log_driver, "--report-fd", "3"]
+            "--log-driver", log_driver]
     if tty:
-        argv.append("--tty")
+        opts.append("--tty")
     if stdin:
-        argv.append("--stdin")
+        opts.append("--stdin")
     if stdin_once:
-        argv.append("--stdin-once")
+        opts.append("--stdin-once")
     max_size = parse_size(log_opts.get("max-size"))
     if max_size > 0:
-        argv += ["--log-max-size", str(max_size),
+        opts += ["--log-max-size", str(max_size),
                  "--log-max-file", str(int(log_opts.get("max-file") or 1))]
+    if forkserver and os.path.exists(forkserver):
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid = await _forkserver_request(forkserver, opts, w)
+        except OSError:
+            os.close(r)
+            os.close(w)
+        else:
+            os.close(w)
+            return await _await_report(id, bundle, r, pid=None)
+    argv = [sys.executable, "-m", "skiff.runtime.shim", *opts, "--report-fd", "3"]
     r, w = os.pipe2(os.O_CLOEXEC)
     wfd = w
     if w == 3:  # posix_spawn's dup2 onto itself would keep O_CLOEXEC
@@ -270,6 +283,37 @@ async def spawn_shim(*, id: str, bundle: str, runtime_root: str, log_path: str,
         os.close(wfd)
         raise
     os.close(wfd)
+    return await _await_report(id, bundle, r, pid=pid)
+
+
+async def _forkserver_request(path: str, opts: list[str], report_fd: int) -> int:
+    """One request to the fork server (see skiff.runtime.shim.forkserver)."""
+    import socket
+    loop = asyncio.get_running_loop()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        await loop.sock_connect(s, path)
+        socket.send_fds(s, [json.dumps({"argv": opts}).encode()], [report_fd])
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = await asyncio.wait_for(loop.sock_recv(s, 4096), 10)
+            if not chunk:
+                break
+            data += chunk
+    except asyncio.TimeoutError:
+        raise OSError("shim fork server did not answer") from None
+    finally:
+        s.close()
+    rep = json.loads(data or b"{}")
+    if "pid" not in rep:
+        raise OSError(f"shim fork server: {rep.get('error') or 'no answer'}")
+    return int(rep["pid"])
+
+
+async def _await_report(id: str, bundle: str, r: int, pid: int | None) -> ShimClient:
+    """Read the shim's one-line report from pipe ``r``; ``pid`` is our own
+    child to reap (None when the fork server is its parent)."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 20)
     transport, _ = await loop.connect_read_pipe(
@@ -280,7 +324,8 @@ async def spawn_shim(*, id: str, bundle: str, runtime_root: str, log_path: str,
         raise Unavailable(f"shim for {id} did not report within {SPAWN_TIMEOUT:.0f}s") from None
     finally:
         transport.close()
-        await _reap(pid)
+        if pid is not None:
+            await _reap(pid)
     if not line:
         raise SkiffError(f"shim for {id} exited without reporting{_shim_log_tail(bundle)}")
     rep = json.loads(line)
