@@ -217,10 +217,12 @@ def test_endpoint_rules():
     rc = RegistryClient(mirrors=["mirror.example"], insecure=["10.0.0.0/8", "myreg:5000"])
     assert [e.base for e in rc.endpoints("docker.io")] == ["https://mirror.example",
                                                            "https://registry-1.docker.io"]
-    assert rc.endpoints("127.0.0.1:5000")[0].base == "http://127.0.0.1:5000"
+    # loopback: HTTPS without verification first, then HTTP (Docker's 127.0.0.0/8 rule)
+    assert rc.endpoints("127.0.0.1:5000")[0].base == "https://127.0.0.1:5000"
+    assert rc.endpoints("127.0.0.1:5000")[0].insecure
     assert RegistryClient(mirrors=["127.0.0.1:5000/"]).endpoints("docker.io")[0].base == "http://127.0.0.1:5000"
-    assert rc.endpoints("localhost:5000")[0].base == "http://localhost:5000"
-    assert rc.endpoints("[::1]:5000")[0].base == "http://[::1]:5000"
+    assert rc.endpoints("localhost:5000")[0].base == "https://localhost:5000"
+    assert rc.endpoints("[::1]:5000")[0].insecure
     assert rc.endpoints("ghcr.io")[0].base == "https://ghcr.io"
     assert rc.endpoints("10.1.2.3:5000")[0].insecure
     assert rc.endpoints("myreg:5000")[0].insecure

@@ -202,9 +202,9 @@ class RegistryClient:
             if self.hub_fallback:
                 out.append(Endpoint(DOCKER_HUB_ORIGIN))
             return out
-        if is_loopback(domain):
-            return [Endpoint("http://" + domain)]
-        if is_insecure(domain, self.insecure):
+        # loopback is insecure by default, as Docker's 127.0.0.0/8: HTTPS without
+        # verification first, then plain HTTP (Endpoint.insecure, see _base)
+        if is_loopback(domain) or is_insecure(domain, self.insecure):
             return [Endpoint("https://" + domain, insecure=True)]
         return [Endpoint("https://" + domain)]
 
