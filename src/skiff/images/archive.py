@@ -26,7 +26,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
-from ..errors import DataCorruption, InvalidArgument, InvalidReference
+from ..errors import DataCorruption, InvalidArgument, InvalidReference, UnsafePath
 from ..types import Descriptor, Platform
 from . import manifest as mf
 from .pull import DecompressReader, snapshot_exists, unpack_layer
@@ -121,9 +121,11 @@ def _extract_member(tf: tarfile.TarFile, m: tarfile.TarInfo, dest: str) -> None:
                 out.write(chunk)
     elif m.issym():
         link = m.linkname
-        if not link.startswith("/"):
-            # a relative target must stay inside dest, seen from the link's directory
-            clean_name(posixpath.join(posixpath.dirname(name), link))
+        if link.startswith("/"):
+            # would be followed on the host when the archive's files are read
+            raise UnsafePath(f"invalid archive: absolute symlink {m.name} -> {link}", path=m.name)
+        # a relative target must stay inside dest, seen from the link's directory
+        clean_name(posixpath.join(posixpath.dirname(name), link))
         os.symlink(link, target)
     elif m.islnk():
         src = secure_join(dest, clean_name(m.linkname))

@@ -230,6 +230,7 @@ def parse_config(data: bytes) -> dict:
         raise InvalidArgument(f"invalid image config: {e}") from None
     if not isinstance(cfg, dict):
         raise InvalidArgument("invalid image config: not a JSON object")
+    check_config_types(cfg)
     rootfs = cfg.get("rootfs") or {}
     ids = rootfs.get("diff_ids")
     if ids is None:
@@ -237,6 +238,45 @@ def parse_config(data: bytes) -> dict:
     if not isinstance(ids, list) or not all(isinstance(x, str) and x.startswith("sha256:") for x in ids):
         raise InvalidArgument("invalid image config: bad rootfs.diff_ids")
     return cfg
+
+
+_CONFIG_TYPES = {  # OCI config.md "config" object, as Go decodes it
+    "User": str, "WorkingDir": str, "StopSignal": str, "Env": "S", "Entrypoint": "S", "Cmd": "S",
+    "Shell": "S", "OnBuild": "S", "Labels": "M", "ExposedPorts": dict, "Volumes": dict,
+    "Healthcheck": dict, "ArgsEscaped": bool, "Hostname": str, "Domainname": str,
+}
+
+
+def check_config_types(cfg: dict) -> None:
+    """Refuse an image config whose fields have the wrong JSON types (Go's
+    json.Unmarshal would refuse it): a bad image must not be stored, where
+    it would break listing and inspecting every image. InvalidArgument."""
+    def bad(where, want):
+        raise InvalidArgument(f"invalid image config: {where} must be {want}")
+    for key, want in (("config", dict), ("rootfs", dict), ("history", list), ("architecture", str),
+                      ("os", str), ("created", str), ("author", str), ("variant", str)):
+        if cfg.get(key) is not None and not isinstance(cfg[key], want):
+            bad(key, want.__name__)
+    for h in cfg.get("history") or []:
+        if not isinstance(h, dict):
+            bad("history[]", "an object")
+    inner = cfg.get("config") or {}
+    for key, want in _CONFIG_TYPES.items():
+        v = inner.get(key)
+        if v is None:
+            continue
+        if want == "S":
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                bad(f"config.{key}", "a list of strings")
+        elif want == "M":
+            if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+                bad(f"config.{key}", "a map of strings")
+        elif not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
+            bad(f"config.{key}", want.__name__)
+    hc = inner.get("Healthcheck") or {}
+    if hc.get("Test") is not None and (not isinstance(hc["Test"], list) or
+                                       not all(isinstance(x, str) for x in hc["Test"])):
+        bad("config.Healthcheck.Test", "a list of strings")
 
 
 def diff_ids(config: dict) -> list[str]:

@@ -158,6 +158,8 @@ class ContainerService:
         self._live: dict[str, _Live] = {}
         self._caps: list[str] | None = None  # the host's bounding set, read once
         self._execs: dict[str, dict] = {}  # exec id -> record (kept in memory, as dockerd)
+        #: socket of the shim fork server (skiff.runtime.shim.forkserver), set by the daemon
+        self.forkserver: str | None = None
         self._cache: dict[str, dict] = {c["Id"]: c for c in self.store.all()}
         for d in (os.path.join(data_root, "containers"), os.path.join(exec_root, "containers"),
                   self.runtime_root):
@@ -204,13 +206,36 @@ class ContainerService:
                 "ContainersPaused": st.count("paused"),
                 "ContainersStopped": len(st) - st.count("running") - st.count("paused")}
 
+    def runtime_binary(self, name: str | None) -> str:
+        """A runtime name (HostConfig.Runtime, default-runtime) -> what the shim
+        runs: "skiff" (in-process skiff runtime), else a runc-compatible
+        binary's path: "runc" (Debian's /usr/sbin/runc), "skiff-runtime", a
+        daemon.json "runtimes" entry ({"path": ...}, ``self.runtimes``), or
+        an absolute path. Raises InvalidArgument as dockerd: "unknown or
+        invalid runtime name: X"."""
+        import shutil
+        name = name or "skiff"
+        if name == "skiff":
+            return "skiff"
+        entry = (getattr(self, "runtimes", None) or {}).get(name)
+        if isinstance(entry, dict) and entry.get("path"):
+            path = entry["path"]
+            return path if path.startswith("/") else (shutil.which(path) or path)
+        if name in ("runc", "skiff-runtime"):
+            found = shutil.which(name) or (f"/usr/sbin/{name}" if name == "runc" else None)
+            if found and os.path.exists(found):
+                return found
+        if name.startswith("/") and os.access(name, os.X_OK):
+            return name
+        raise InvalidArgument(f"unknown or invalid runtime name: {name}")
+
     # ---------------------------------------------------------------- create
     def create(self, body: dict, name: str | None = None) -> dict:
         """POST /containers/create. Returns {"Id", "Warnings"}.
         NotFound "No such image: REF" (the CLI then pulls), Conflict for a
         name in use, InvalidArgument for bad values."""
-        if not isinstance(body, dict):
-            raise InvalidArgument("invalid container config")
+        from ..api.types import check_create
+        check_create(body)  # Go's JSON typing, as dockerd decodes the request
         image_ref = body.get("Image") or ""
         if not image_ref:
             raise InvalidArgument("no image specified")  # Docker: "No command specified" / image
@@ -218,6 +243,8 @@ class ContainerService:
         if not isinstance(hc, dict):
             raise InvalidArgument("invalid HostConfig")
         warnings = validate_host_config(hc)
+        if hc.get("Runtime"):
+            self.runtime_binary(hc["Runtime"])  # InvalidArgument for an unknown name
         if name:
             if not NAME_RE.match(name):
                 raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
@@ -347,6 +374,7 @@ class ContainerService:
         from ..snapshots.mount import mount_all
         cid = c["Id"]
         cfg, hc = c["Config"], c["HostConfig"]
+        t0 = time.perf_counter()
         bundle = self._bundle(cid)
         rootfs = os.path.join(bundle, "rootfs")
         os.makedirs(rootfs, mode=0o711, exist_ok=True)
@@ -358,6 +386,7 @@ class ContainerService:
         else:
             write_etc_files(c, hostname)
             netns = self._netns(hc)
+        t1 = time.perf_counter()
         uid, gid, groups = resolve_user(rootfs, cfg.get("User") or "")
         groups = list(groups) + [g for g in resolve_groups(rootfs, hc.get("GroupAdd") or [])
                                  if g not in groups]
@@ -384,14 +413,16 @@ class ContainerService:
         log_opts = dict(self.log_opts)
         lc = hc.get("LogConfig") or {}
         log_opts.update(lc.get("Config") or {})
-        runtime = hc.get("Runtime") or self.runtime
-        if runtime in ("skiff", "", None):
-            runtime = "skiff"
-        return await spawn_shim(
+        runtime = self.runtime_binary(hc.get("Runtime") or self.runtime)
+        t2 = time.perf_counter()
+        shim = await spawn_shim(
             id=cid, bundle=bundle, runtime_root=self.runtime_root,
             log_path=c["LogPath"] or os.devnull, runtime=runtime, tty=bool(cfg.get("Tty")),
             stdin=bool(cfg.get("OpenStdin")), stdin_once=bool(cfg.get("StdinOnce")),
-            log_opts=dict(log_opts, driver=self._log_driver(hc)))
+            log_opts=dict(log_opts, driver=self._log_driver(hc)), forkserver=self.forkserver)
+        log.debug("launch %s: rootfs+network %.1f ms, spec %.1f ms, shim+create %.1f ms", cid[:12],
+                  1000 * (t1 - t0), 1000 * (t2 - t1), 1000 * (time.perf_counter() - t2))
+        return shim
 
     def _netns(self, hc: dict) -> str | None:
         mode = hc.get("NetworkMode") or "default"
@@ -705,7 +736,16 @@ class ContainerService:
     # ---------------------------------------------------------------- remove
     async def remove(self, ref: str, force: bool = False, volumes: bool = False,
                      _code: int | None = None, _err: str | None = None) -> None:
-        """DELETE /containers/{id}. Conflict if running and not ``force``."""
+        """DELETE /containers/{id}. Conflict if running and not ``force``.
+        Serialised with start on the container's lock (as moby's container
+        lock): a removal never runs under a start that is making the container."""
+        c = self.get(ref)
+        live = self._live_of(c["Id"])
+        async with live.lock:
+            await self._remove_locked(ref, force, volumes, _code, _err)
+
+    async def _remove_locked(self, ref: str, force: bool, volumes: bool,
+                             _code: int | None, _err: str | None) -> None:
         c = self.get(ref)
         cid = c["Id"]
         live = self._live_of(cid)
@@ -770,6 +810,8 @@ class ContainerService:
     def exec_create(self, ref: str, body: dict) -> dict:
         """POST /containers/{id}/exec. Returns {"Id"}; Conflict if the
         container is not running; InvalidArgument without Cmd."""
+        from ..api.types import check_exec
+        check_exec(body)
         c = self.get(ref)
         cid = c["Id"]
         if not c["State"]["Running"]:
@@ -1002,7 +1044,8 @@ class ContainerService:
         command = " ".join([c["Path"]] + args) if c["Path"] else ""
         d = {"Id": c["Id"], "Names": [c["Name"]], "Image": c["Config"].get("Image", ""),
              "ImageID": c["Image"], "Command": command, "Created": int(created),
-             "Ports": [], "Labels": c["Config"].get("Labels") or {}, "State": st["Status"],
+             "Ports": _summary_ports(c.get("NetworkSettings") or {}),
+             "Labels": c["Config"].get("Labels") or {}, "State": st["Status"],
              "Status": status, "HostConfig": {"NetworkMode": c["HostConfig"].get("NetworkMode", "default")},
              "NetworkSettings": {"Networks": c["NetworkSettings"].get("Networks", {})},
              "Mounts": c.get("Mounts", [])}
@@ -1200,6 +1243,11 @@ def init_binary() -> str:
     raise InvalidArgument("--init: no init binary found (install Debian's tini: /usr/bin/tini-static)")
 
 
+def _summary_ports(ns: dict) -> list[dict]:
+    from ..network.api import summary_ports
+    return summary_ports(ns)
+
+
 def normalise_filters(filters) -> dict[str, list[str]]:
     """Docker's filters JSON ({"k": ["v"]} or the old {"k": {"v": true}}) -> {k: [v]}."""
     out: dict[str, list[str]] = {}
@@ -1299,6 +1347,43 @@ def validate_host_config(hc: dict) -> list[str]:
     quota = int(hc.get("CpuQuota") or 0)
     if quota and quota < 1000:
         raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    if 0 < nano < 10_000_000:
+        raise InvalidArgument(f"Range of CPUs is from 0.01 to {os.cpu_count() or 1}.00, as there are only "
+                              f"{os.cpu_count() or 1} CPUs available")
+    shares = int(hc.get("CpuShares") or 0)
+    if shares < 0:
+        raise InvalidArgument("invalid CPU shares: must not be negative")
+    for key, what in (("CpusetCpus", "CPUs"), ("CpusetMems", "MEMs")):
+        if hc.get(key):
+            _check_cpuset(hc[key], what)
+    oom = hc.get("OomScoreAdj")
+    if oom is not None and not -1000 <= int(oom) <= 1000:
+        raise InvalidArgument(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
+    sw = hc.get("MemorySwappiness")
+    if sw is not None and sw != -1 and not 0 <= int(sw) <= 100:
+        raise InvalidArgument(f"Invalid value: {sw}, valid memory swappiness range is 0-100")
+    if int(hc.get("PidsLimit") or 0) < -1:
+        pass  # Docker treats any negative as unlimited
+    if hc.get("BlkioWeight") and not 10 <= int(hc["BlkioWeight"]) <= 1000:
+        raise InvalidArgument("Range of blkio weight is from 10 to 1000")
+    for u in hc.get("Ulimits") or []:
+        if u.get("Name") not in _ULIMIT_NAMES:
+            raise InvalidArgument(f"invalid ulimit type: {u.get('Name')}")
+        if int(u.get("Soft") or 0) > int(u.get("Hard") or 0):
+            raise InvalidArgument(f"ulimit soft limit must be less than or equal to hard limit: "
+                                  f"{u.get('Soft')} > {u.get('Hard')}")
+    for key in (hc.get("Sysctls") or {}):
+        _check_sysctl(key, hc.get("NetworkMode") or "", hc.get("IpcMode") or "")
+    lc = (hc.get("LogConfig") or {})
+    if (lc.get("Type") or "json-file") not in ("json-file", "none", "local", ""):
+        raise InvalidArgument(f'failed to create task: logger: no log driver named \'{lc.get("Type")}\' is registered')
+    for key in ("max-size",):
+        v = (lc.get("Config") or {}).get(key)
+        if v is not None and not re.fullmatch(r"(?i)-1|\d+(\.\d+)?\s*([kmgtp]i?b?|b)?", v.strip()):
+            raise InvalidArgument(f"invalid {key} value {v!r}: invalid size")
+    mf = (lc.get("Config") or {}).get("max-file")
+    if mf is not None and (not str(mf).isdigit() or int(mf) < 1):
+        raise InvalidArgument(f"invalid value for max-file: {mf}")
     rp = hc.get("RestartPolicy") or {}
     name = rp.get("Name") or ""
     if name not in ("", "no", "always", "unless-stopped", "on-failure"):
@@ -1308,6 +1393,48 @@ def validate_host_config(hc: dict) -> list[str]:
     if name != "on-failure" and rp.get("MaximumRetryCount"):
         raise InvalidArgument("invalid restart policy: maximum retry count can only be used with 'on-failure'")
     return warnings
+
+
+_ULIMIT_NAMES = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+                 "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"}
+_IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def _check_sysctl(key: str, network_mode: str, ipc_mode: str) -> None:
+    """Only sysctls of namespaces the container owns (moby opts.ValidateSysctl,
+    runc's check): IPC ones unless --ipc=host, net.* unless --network=host;
+    everything else would change the host. InvalidArgument otherwise."""
+    if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        if ipc_mode == "host":
+            raise InvalidArgument(f"sysctl {key!r} is not allowed in host IPC namespace")
+        return
+    if key.startswith("net."):
+        if network_mode == "host":
+            raise InvalidArgument(f"sysctl {key!r} is not allowed in host network namespace")
+        return
+    raise InvalidArgument(f"sysctl {key!r} is not whitelisted: it is not in a separate kernel namespace")
+
+
+def _check_cpuset(spec: str, what: str) -> None:
+    """"0-1,3" within the host's CPUs (or NUMA nodes for MEMs)."""
+    n = os.cpu_count() or 1
+    if what == "MEMs":
+        try:
+            n = len([d for d in os.listdir("/sys/devices/system/node") if re.fullmatch(r"node\d+", d)]) or 1
+        except OSError:
+            n = 1
+    vals = set()
+    for part in spec.split(","):
+        m = re.fullmatch(r"\s*(\d+)(?:-(\d+))?\s*", part)
+        if not m:
+            raise InvalidArgument(f"Invalid value {spec} for cpuset {what.lower()}")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise InvalidArgument(f"Invalid value {spec} for cpuset {what.lower()}")
+        vals.update(range(lo, hi + 1))
+    if max(vals) >= n:
+        raise InvalidArgument(f"Requested {what} are not available - requested {spec}, available: 0-{n - 1}")
 
 
 def normalise_host_config(hc: dict) -> dict:
@@ -1323,6 +1450,9 @@ def normalise_host_config(hc: dict) -> dict:
     for k in ("Memory", "MemorySwap", "MemoryReservation", "CpuShares", "CpuQuota", "CpuPeriod",
               "NanoCpus", "BlkioWeight", "ShmSize"):
         out.setdefault(k, 0)
+    # daemon/daemon_unix.go adaptContainerSettings: CPU shares below 2 become 2
+    if 0 < int(out.get("CpuShares") or 0) < 2:
+        out["CpuShares"] = 2
     # daemon/daemon_unix.go adaptContainerSettings: unset swap is twice the memory
     if int(out.get("Memory") or 0) > 0 and int(out.get("MemorySwap") or 0) == 0:
         out["MemorySwap"] = int(out["Memory"]) * 2

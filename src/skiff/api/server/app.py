@@ -96,10 +96,43 @@ async def json_body(request: web.Request) -> dict:
         return {}
     try:
         body = json.loads(raw)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"invalid JSON: {e}")
+    except RecursionError:
+        raise InvalidArgument("invalid JSON: nested too deeply")
     if body is None:
         return {}
     if not isinstance(body, dict):
         raise InvalidArgument("invalid JSON: expected an object")
     return body
+
+
+def qfilters(request: web.Request) -> dict[str, list[str]]:
+    """The ``filters`` query parameter (JSON {"key": ["v", ...]} or the old
+    {"key": {"v": true}}) as {key: [values]}; InvalidArgument when malformed,
+    as dockerd's filters.FromJSON."""
+    import json
+    from ...errors import InvalidArgument
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        d = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidArgument(f"invalid filter: {raw!r} is not valid JSON")
+    if not isinstance(d, dict):
+        raise InvalidArgument("invalid filter: expected an object")
+    out: dict[str, list[str]] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            vals = [x for x, on in v.items() if on]
+        elif isinstance(v, list):
+            vals = v
+        elif isinstance(v, str):
+            vals = [v]
+        else:
+            raise InvalidArgument(f"invalid filter '{k}': values must be a list of strings")
+        if not all(isinstance(x, str) for x in vals):
+            raise InvalidArgument(f"invalid filter '{k}': values must be strings")
+        out[k] = list(vals)
+    return out

@@ -13,7 +13,7 @@ from typing import Protocol
 from aiohttp import web
 
 from ....errors import SkiffError
-from ..app import json_body, qbool, qint, route
+from ..app import json_body, qbool, qfilters, qint, route
 from ..hijack import hijack, release
 
 MUX = "application/vnd.docker.multiplexed-stream"
@@ -46,7 +46,7 @@ def setup(app: web.Application, svc: ContainerBackend) -> None:
         return web.json_response(svc.create(body, request.query.get("name") or None), status=201)
 
     async def list_(request):
-        filters = json.loads(request.query.get("filters") or "{}")
+        filters = qfilters(request)
         return web.json_response(svc.list(all=qbool(request, "all"), limit=qint(request, "limit", -1),
                                           filters=filters, size=qbool(request, "size")))
 
@@ -141,7 +141,8 @@ def setup(app: web.Application, svc: ContainerBackend) -> None:
         since = _float(request.query.get("since"))
         until = _float(request.query.get("until"))
         tail_s = request.query.get("tail", "all")
-        tail = None if tail_s in ("", "all") else int(tail_s)
+        # as dockerd: anything that is not a non-negative number means "all"
+        tail = int(tail_s) if tail_s.isdigit() else None
         resp = web.StreamResponse()
         resp.content_type = RAW if tty else MUX
         await resp.prepare(request)

@@ -12,7 +12,7 @@ from typing import Protocol
 from aiohttp import web
 
 from ....errors import InvalidArgument
-from ..app import qbool, route
+from ..app import qbool, qfilters, route
 
 
 class ImageBackend(Protocol):
@@ -148,7 +148,7 @@ def setup(app: web.Application, svc: ImageBackend) -> None:
         raise InvalidArgument("fromImage or fromSrc is required")
 
     async def list_(request):
-        filters = json.loads(request.query.get("filters") or "{}")
+        filters = qfilters(request)
         return web.json_response(svc.list(all=qbool(request, "all"), filters=filters))
 
     async def inspect(request):
@@ -180,7 +180,7 @@ def setup(app: web.Application, svc: ImageBackend) -> None:
         return web.json_response(svc.history(request.match_info["name"]))
 
     async def prune(request):
-        filters = json.loads(request.query.get("filters") or "{}")
+        filters = qfilters(request)
         dangling = filters.get("dangling")
         if isinstance(dangling, dict):
             dangling = [k for k, v in dangling.items() if v]

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from ..app import API_VERSION, MIN_API_VERSION, route
+from ..app import API_VERSION, MIN_API_VERSION, qfilters, route
 
 
 class SystemBackend(Protocol):
@@ -47,9 +47,14 @@ def setup(app: web.Application, backend: SystemBackend) -> None:
         return web.json_response(backend.info())
 
     async def events(request: web.Request) -> web.StreamResponse:
+        from ....errors import InvalidArgument
+        from ....services.events import _parse_time
         since = request.query.get("since")
         until = request.query.get("until")
-        filters = json.loads(request.query.get("filters") or "{}")
+        for name, v in (("since", since), ("until", until)):
+            if v and _parse_time(v) is None:
+                raise InvalidArgument(f"invalid value for {name}: {v!r}")
+        filters = qfilters(request)
         resp = web.StreamResponse()
         resp.content_type = "application/json"
         await resp.prepare(request)
