@@ -210,3 +210,9 @@ def test_load_refuses_absolute_symlinks(skiffd, tmp_path):
         t.addfile(ti, io.BytesIO(body))
     r = skiffd.cli("load", input=out.getvalue())
     assert r.returncode != 0 and b"symlink" in r.stderr, (r.stdout, r.stderr)
+
+
+def test_pull_of_missing_tag_is_a_404_before_streaming(skiffd, registry):
+    st, resp = api(skiffd, "POST", f"/v1.44/images/create?fromImage={registry}/library/busybox&tag=nope")
+    assert st == 404, (st, resp)
+    assert "not found" in resp["message"]

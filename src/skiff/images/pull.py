@@ -351,9 +351,10 @@ async def pull(ref: Reference | str, *, registry, content, snapshotter, platform
     emit = progress or (lambda m: None)
     loop = asyncio.get_running_loop()
     platform = platform or mf.host_platform()
-    emit({"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag or "latest"})
-
+    # resolved before the first message, so that a missing image or refused
+    # credentials are an HTTP error (404, 401) as dockerd answers, not a stream
     fetched = await registry.resolve(ref)
+    emit({"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag or "latest"})
     doc = mf.parse(fetched.data, fetched.media_type)
     index_digest = ""
     blobs: list[str] = []
