@@ -38,6 +38,10 @@ COMMANDS: dict[str, str] = {
     "attach": "attach",
     "login": "login",
     "logout": "logout",
+    "network": "network",
+    "port": "port",
+    "cp": "cp", "export": "export", "diff": "diff", "top": "top", "stats": "stats",
+    "pause": "pause", "unpause": "unpause", "events": "events",
 }
 
 # management commands: group -> sub -> module or (module, extra)
@@ -48,7 +52,9 @@ GROUPS: dict[str, dict[str, object]] = {
         "rm": "rm", "remove": "rm",
         "run": "run", "create": "create", "start": "start", "stop": "stop", "restart": "restart",
         "kill": "kill", "wait": "wait", "logs": "logs", "rename": "rename",
-        "exec": "exec", "attach": "attach",
+        "exec": "exec", "attach": "attach", "port": "port",
+        "cp": "cp", "export": "export", "diff": "diff", "top": "top", "stats": "stats",
+        "pause": "pause", "unpause": "unpause", "prune": "prune",
     },
     "image": {
         "ls": "images", "list": "images",
@@ -56,11 +62,20 @@ GROUPS: dict[str, dict[str, object]] = {
         "rm": "rmi", "remove": "rmi",
         "tag": "tag", "pull": "pull", "import": "import", "load": "load",
     },
-    "system": {"info": "info"},
+    "system": {"info": "info", "df": ("system", {"sub": "df"}),
+               "prune": ("system", {"sub": "prune"}), "events": "events"},
 }
 
 _SHORT = {
     "run": "Create and run a new container from an image",
+    "cp": "Copy files/folders between a container and the local filesystem",
+    "export": "Export a container's filesystem as a tar archive",
+    "diff": "Inspect changes to files or directories on a container's filesystem",
+    "top": "Display the running processes of a container",
+    "stats": "Display a live stream of container(s) resource usage statistics",
+    "pause": "Pause all processes within one or more containers",
+    "unpause": "Unpause all processes within one or more containers",
+    "events": "Get real time events from the server",
     "create": "Create a new container",
     "start": "Start one or more stopped containers",
     "stop": "Stop one or more running containers",
@@ -84,6 +99,8 @@ _SHORT = {
     "attach": "Attach local standard input, output, and error streams to a running container",
     "login": "Authenticate to a registry",
     "logout": "Log out from a registry",
+    "network": "Manage networks",
+    "port": "List port mappings or a specific mapping for the container",
 }
 
 _GLOBAL_HELP = """Usage:  skiff [OPTIONS] COMMAND

@@ -60,17 +60,24 @@ class Daemon:
         except Exception:
             import logging
             logging.getLogger("skiff.daemon").exception("image gc")
+        from ..network.manager import from_config as _network_from_config
+        self.network = _network_from_config(self.db, cfg)
+        self.network.start()  # default bridge, links of every network, nft table
         self.containers = ContainerService(
             db=self.db, images=self.images, snapshotter=self.snapshotter, events=self.events,
             data_root=cfg.data_root, exec_root=cfg.exec_root, runtime=cfg.default_runtime,
-            log_driver=cfg.log_driver, log_opts=cfg.log_opts, cgroup_parent=cfg.cgroup_parent)
+            log_driver=cfg.log_driver, log_opts=cfg.log_opts, cgroup_parent=cfg.cgroup_parent,
+            network=self.network)
+        self.network.containers = self.containers
+        self.network.events = self.events
 
     async def restore(self) -> None:
         await self.containers.restore()
+        await self.network.restore()
 
     def make_app(self):
         from ..api.server import app as appmod
-        from ..api.server.routes import containers, images, system
+        from ..api.server.routes import containers, images, networks, system
         daemon = self
 
         class _System:
@@ -84,6 +91,8 @@ class Daemon:
             lambda a: system.setup(a, _System()),
             lambda a: images.setup(a, self.images),
             lambda a: containers.setup(a, self.containers),
+            lambda a: networks.setup(a, self.network),
+            lambda a: __import__("skiff.api.server.routes.container_ops", fromlist=["setup_daemon"]).setup_daemon(a, self),
         ])
 
     def info(self) -> dict:
