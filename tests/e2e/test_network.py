@@ -330,3 +330,12 @@ def test_ipv6_network(skiffd, busybox, cleanup):
                    "ping -c1 -W2 fd13:5ea:2::2 >/dev/null && echo OK6; ping -6 -c1 -W2 skifftest-v6srv | head -1",
                    timeout=30)
     assert "OK6" in r.stdout and "(fd13:5ea:2::2)" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("client", ["cli", "docker"])
+def test_mac_address_and_ip_without_network(skiffd, busybox, client):
+    run = skiffd.cli if client == "cli" else skiffd.docker
+    r = run("run", "--rm", "--mac-address", "02:42:ac:11:00:99", "busybox", "cat", "/sys/class/net/eth0/address")
+    assert r.stdout.strip() == "02:42:ac:11:00:99", r.stderr
+    r = run("run", "--rm", "--ip", "10.9.9.9", "busybox", "true")
+    assert r.returncode == 125 and "user defined networks only" in r.stderr, r.stderr

@@ -69,6 +69,7 @@ FLAGS = [
     Flag("init", None, "bool", help="Run an init inside the container that forwards signals and reaps processes"),
     Flag("interactive", "i", "bool", help="Keep STDIN open even if not attached"),
     Flag("ip", None, "string", help="IPv4 address (e.g., 172.30.100.104)"),
+    Flag("mac-address", None, "string", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
     Flag("ipc", None, "string", help="IPC mode to use"),
     Flag("label", "l", "list", help="Set meta data on a container"),
     Flag("label-file", None, "list", help="Read in a line delimited file of labels"),
@@ -437,6 +438,11 @@ def build(opts, args: list[str], *, for_run: bool) -> tuple[str, dict, dict]:
         endpoint["Aliases"] = opts.network_alias
     if opts.ip:
         endpoint["IPAMConfig"] = {"IPv4Address": opts.ip}
-    body["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint} if endpoint and opts.network else {}}
+    if opts.mac_address:
+        endpoint["MacAddress"] = opts.mac_address
+        body["MacAddress"] = opts.mac_address  # the pre-1.44 field, which dockerd still reads
+    # as docker's CLI: endpoint settings go to the chosen network, "default" when none
+    # was named (the daemon then refuses what the default bridge cannot do)
+    body["NetworkingConfig"] = {"EndpointsConfig": {network or "default": endpoint} if endpoint else {}}
     params = {"name": opts.name or None, "platform": opts.platform or None}
     return image, body, params
