@@ -200,12 +200,13 @@ def test_exec_errors(bundle, arg0, code, text):
 
 
 def test_setup_error_is_reported_and_cleaned(bundle):
-    bundle.spec["process"]["cwd"] = "/nonexistent-dir"
+    # a missing cwd is created (as runc); a cwd that is a file cannot be entered
+    bundle.spec["process"]["cwd"] = "/etc/passwd"
     bundle.spec["process"]["args"] = ["true"]
     bundle.write()
     with pytest.raises(Exception) as ei:
         rt.create(str(bundle.root), bundle.id, str(bundle.path))
-    assert "/nonexistent-dir" in str(ei.value) and "no such file or directory" in str(ei.value)
+    assert "/etc/passwd" in str(ei.value) and "not a directory" in str(ei.value)
     assert not (bundle.root / bundle.id).exists()
 
 

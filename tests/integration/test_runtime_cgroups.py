@@ -83,3 +83,37 @@ def test_v2_manager_on_real_cgroup2(sleeper):
         sleeper.wait()
         m.remove()
     assert not os.path.exists(m.dir)
+
+
+def test_v1_more_resources_real():
+    # cpu burst and idle, memory swappiness/kernelTCP/useHierarchy on this kernel's v1 files
+    m = V1Manager(f"/skifftest/cg-more-{os.getpid()}")
+    m.create()
+    try:
+        d = m.paths()
+        cpu = next(v for k, v in d.items() if "cpu" in k.split(","))
+        mem = d["memory"]
+        res = {"cpu": {"burst": 1000, "quota": 50000, "period": 100000},
+               "memory": {"swappiness": 10, "useHierarchy": True, "kernelTCP": 64 << 20}}
+        if os.path.exists(os.path.join(cpu, "cpu.idle")):
+            res["cpu"]["idle"] = 1
+        m.set(res)
+        assert open(os.path.join(cpu, "cpu.cfs_burst_us")).read().strip() == "1000"
+        if "idle" in res["cpu"]:
+            assert open(os.path.join(cpu, "cpu.idle")).read().strip() == "1"
+        assert open(os.path.join(mem, "memory.swappiness")).read().strip() == "10"
+        if os.path.exists(os.path.join(mem, "memory.kmem.tcp.limit_in_bytes")):
+            assert open(os.path.join(mem, "memory.kmem.tcp.limit_in_bytes")).read().strip() \
+                == str(64 << 20)
+        # no hugetlb hierarchy on this host: refused clearly instead of ignored
+        if "hugetlb" not in d:
+            from skiff.errors import InvalidArgument
+            with pytest.raises(InvalidArgument, match="hugetlb"):
+                m.set({"hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 21}]})
+    finally:
+        m.remove()
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            try:
+                os.rmdir(f"/sys/fs/cgroup/{ctrl}/skifftest")
+            except OSError:
+                pass

@@ -5,8 +5,10 @@ Follows OCI runtime-spec config.md / config-linux.md and Docker's defaults
 (moby oci/defaults.go ``DefaultLinuxSpec``, daemon/oci_linux.go,
 container/container.go ``CreateDaemonEnvironment``, daemon/commit.go ``merge``).
 
-What is not done here (the daemon's job or not supported yet): seccomp and
-AppArmor profiles, HostConfig.Devices and host devices for Privileged (they need
+Seccomp: Docker's default profile (skiff.runtime.seccomp_default) unless
+Privileged or SecurityOpt "seccomp=unconfined"; an inline profile is used as is.
+
+What is not done here (the daemon's job or not supported yet): AppArmor profiles, HostConfig.Devices and host devices for Privileged (they need
 the host's /dev), Blkio*Device limits, named-volume creation (pass
 ``volume_paths``), links, GroupAdd (resolve with skiff.runtime.user.resolve_groups
 into ``user``'s additional gids), CgroupParent (choose ``cgroups_path``).
@@ -378,6 +380,37 @@ def _sort_mounts(mounts: list[dict]) -> list[dict]:
     return sorted(ms, key=lambda m: len([p for p in m["destination"].split("/") if p]))
 
 
+def seccomp_profile(host_config: dict, caps: Iterable[str], privileged: bool = False,
+                    arch: str | None = None, kernel: str | None = None) -> dict | None:
+    """The OCI ``linux.seccomp`` for a container (moby daemon/seccomp_linux.go):
+    None when Privileged or HostConfig.SecurityOpt has "seccomp=unconfined";
+    the profile given inline as "seccomp=<JSON>" (Docker's CLI sends the file's
+    content; Docker's or OCI's schema); else Docker's default profile resolved
+    for ``caps`` (skiff.runtime.seccomp_default). Raises InvalidArgument for a
+    malformed profile."""
+    from skiff.runtime import seccomp_default
+    custom = None
+    for opt in host_config.get("SecurityOpt") or []:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")
+        if key != "seccomp":
+            continue
+        if value == "unconfined":
+            return None
+        if value in ("", "builtin", "default"):
+            continue
+        import json
+        try:
+            custom = json.loads(value)
+        except ValueError:
+            raise InvalidArgument(f"invalid seccomp profile in SecurityOpt: {value[:40]!r}") from None
+    if privileged and custom is None:
+        return None
+    profile = custom if custom is not None else seccomp_default.docker_profile()
+    return seccomp_default.to_oci(profile, caps, arch, kernel)
+
+
 def build_spec(*, container_id: str, image_config: dict, create: dict, rootfs: str,
                etc_files: dict[str, str] | None = None, netns: str | None = "",
                cgroups_path: str = "", user: tuple[int, int, list[int]] = (0, 0, []),
@@ -503,6 +536,9 @@ def build_spec(*, container_id: str, image_config: dict, create: dict, rootfs: s
         linux["readonlyPaths"] = list(READONLY_PATHS if rp is None else rp)
     if hc.get("Sysctls"):
         linux["sysctl"] = {str(k): str(v) for k, v in hc["Sysctls"].items()}
+    seccomp = seccomp_profile(hc, caps, privileged)
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
 
     spec: dict = {
         "ociVersion": OCI_VERSION,

@@ -178,6 +178,31 @@ class V1Manager:
             _write(os.path.join(self._find("pids"), "pids.max"),
                    "max" if lim is None or lim <= 0 else lim)
         self._set_blkio(r.get("blockIO") or {})
+        self._set_hugetlb(r.get("hugepageLimits") or ())
+        self._set_network(r.get("network") or {})
+        if r.get("unified"):
+            raise InvalidArgument("linux.resources.unified needs cgroup v2; this host "
+                                  "runs cgroup v1")
+
+    def _set_hugetlb(self, limits) -> None:
+        d = self._find("hugetlb")
+        for h in limits:
+            if not d:
+                raise InvalidArgument("hugepageLimits given but no hugetlb cgroup is mounted")
+            size = h.get("pageSize") or ""
+            _write(os.path.join(d, f"hugetlb.{size}.limit_in_bytes"), int(h.get("limit") or 0))
+
+    def _set_network(self, n: dict) -> None:
+        if n.get("classID") is not None:
+            d = self._find("net_cls")
+            if d:
+                _write(os.path.join(d, "net_cls.classid"), int(n["classID"]))
+        if n.get("priorities"):
+            d = self._find("net_prio")
+            if d:
+                for pr in n["priorities"]:
+                    _write(os.path.join(d, "net_prio.ifpriomap"),
+                           f"{pr['name']} {int(pr['priority'])}")
 
     def _set_devices(self, rules) -> None:
         d = self._find("devices")
@@ -213,6 +238,16 @@ class V1Manager:
             _write(os.path.join(d, "memory.swappiness"), m["swappiness"])
         if m.get("disableOOMKiller"):
             _write(os.path.join(d, "memory.oom_control"), 1)
+        if m.get("useHierarchy") and os.path.exists(os.path.join(d, "memory.use_hierarchy")):
+            try:
+                _write(os.path.join(d, "memory.use_hierarchy"), 1)
+            except SystemError_:
+                pass  # fixed at 1 on recent kernels
+        # kernel memory limits: deprecated upstream, runc ignores "kernel" too
+        if m.get("kernelTCP") is not None:
+            f = os.path.join(d, "memory.kmem.tcp.limit_in_bytes")
+            if os.path.exists(f):
+                _write(f, m["kernelTCP"])
 
     def _set_cpu(self, c: dict) -> None:
         if not c:
@@ -220,8 +255,12 @@ class V1Manager:
         d = self._find("cpu")
         if d:
             for key, f in (("shares", "cpu.shares"), ("period", "cpu.cfs_period_us"),
-                           ("quota", "cpu.cfs_quota_us"), ("realtimePeriod", "cpu.rt_period_us"),
-                           ("realtimeRuntime", "cpu.rt_runtime_us")):
+                           ("quota", "cpu.cfs_quota_us"), ("burst", "cpu.cfs_burst_us"),
+                           ("realtimePeriod", "cpu.rt_period_us"),
+                           ("realtimeRuntime", "cpu.rt_runtime_us"), ("idle", "cpu.idle")):
+                if key in ("burst", "idle") and c.get(key) is not None and \
+                        not os.path.exists(os.path.join(d, f)):
+                    raise InvalidArgument(f"cpu.{key} is not supported by this kernel")
                 if c.get(key) not in (None, 0) or (key == "quota" and c.get(key) == -1):
                     _write(os.path.join(d, f), c[key])
         d = self._find("cpuset")
@@ -305,6 +344,27 @@ class V1Manager:
         d = self._find("cpuacct")
         if d:
             out["cpu"] = {"usage_ns": num(os.path.join(d, "cpuacct.usage"))}
+            try:
+                out["cpu"]["percpu_ns"] = [int(x) for x in
+                                           _read(os.path.join(d, "cpuacct.usage_percpu")).split()]
+                st = dict(line.split() for line in
+                          _read(os.path.join(d, "cpuacct.stat")).splitlines())
+                hz = os.sysconf("SC_CLK_TCK")
+                out["cpu"]["user_ns"] = int(st.get("user", 0)) * 10**9 // hz
+                out["cpu"]["system_ns"] = int(st.get("system", 0)) * 10**9 // hz
+            except (OSError, ValueError):
+                pass
+        d = self._find("cpu")
+        if d:
+            try:
+                st = dict(line.split() for line in
+                          _read(os.path.join(d, "cpu.stat")).splitlines())
+                out.setdefault("cpu", {})["throttling"] = {
+                    "periods": int(st.get("nr_periods", 0)),
+                    "throttled_periods": int(st.get("nr_throttled", 0)),
+                    "throttled_time": int(st.get("throttled_time", 0))}
+            except (OSError, ValueError):
+                pass
         return out
 
     def pids(self) -> list[int]:

@@ -9,14 +9,13 @@ Device rules need eBPF on v2 and are not applied yet (debug log).
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import time
 
-from skiff.errors import SystemError_
+from skiff.errors import InvalidArgument, SystemError_
 from skiff.runtime.cgroups.v1 import _own_cgroup, _read, _write, parse_pids
 
-log = logging.getLogger("skiff.runtime")
+from skiff.runtime.linux._log import log  # noqa: E402
 
 
 def shares_to_weight(shares: int) -> int:
@@ -105,6 +104,22 @@ class V2Manager:
             q = c.get("quota")
             period = c.get("period") or 100000
             _write(self._f("cpu.max"), f"{'max' if q is None or q <= 0 else q} {period}")
+        if c.get("burst") is not None:
+            _write(self._f("cpu.max.burst"), int(c["burst"]))
+        if c.get("idle") is not None:
+            _write(self._f("cpu.idle"), int(c["idle"]))
+        if c.get("realtimeRuntime") or c.get("realtimePeriod"):
+            raise InvalidArgument("cpu realtimeRuntime/realtimePeriod need cgroup v1 "
+                                  "(cgroup v2 has no realtime group scheduling)")
+        if m.get("disableOOMKiller"):
+            raise InvalidArgument("memory.disableOOMKiller is not supported on cgroup v2")
+        if m.get("swappiness") is not None and m["swappiness"] not in (-1, 60):
+            log.debug("memory.swappiness ignored on cgroup v2")
+        for h in r.get("hugepageLimits") or ():
+            _write(self._f(f"hugetlb.{h.get('pageSize')}.max"), int(h.get("limit") or 0))
+        if (r.get("network") or {}).get("classID") or (r.get("network") or {}).get("priorities"):
+            raise InvalidArgument("network classID/priorities need the v1 net_cls/net_prio "
+                                  "controllers")
         if c.get("cpus"):
             _write(self._f("cpuset.cpus"), c["cpus"])
         if c.get("mems"):
@@ -125,7 +140,12 @@ class V2Manager:
             for td in b.get(key) or ():
                 _write(self._f("io.max"), f"{td['major']}:{td['minor']} {name}={td['rate']}")
         if r.get("devices"):
-            log.debug("cgroup v2 device rules need eBPF; not applied to %s", self.path)
+            if _is_cgroupfs(self.dir):
+                # v2 has no devices.allow: an eBPF program on the directory (runc)
+                from skiff.runtime.cgroups import devices_bpf
+                devices_bpf.apply(self.dir, r["devices"])
+            else:
+                log.debug("device rules not applied to %s: not a cgroup2 directory", self.dir)
         for k, v in (r.get("unified") or {}).items():
             if "/" in k or k.startswith("."):
                 raise SystemError_(f"invalid unified cgroup key {k!r}", path=self.dir)

@@ -9,11 +9,10 @@ with a debug log line instead of failing, as runc does for unknown ones.
 
 from __future__ import annotations
 
-import logging
 
 from skiff.runtime.linux import syscalls as sc
 
-log = logging.getLogger("skiff.runtime")
+from skiff.runtime.linux._log import log  # noqa: E402
 
 #: capability name (without CAP_) -> number, linux/capability.h
 CAPS: dict[str, int] = {

@@ -92,6 +92,25 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
         # every mount below would land in the host's mount namespace
         raise InvalidArgument("a mount namespace is required (linux.namespaces has no mount)",
                               id=container_id)
+    hooks_cfg = spec.get("hooks") or {}
+    if hooks_cfg:
+        from skiff.runtime.linux.hooks import validate
+        validate(hooks_cfg)
+    linux = spec.get("linux") or {}
+    if (proc.get("apparmorProfile") or proc.get("selinuxLabel") or proc.get("ioPriority")
+            or proc.get("scheduler") or linux.get("personality") or linux.get("memoryPolicy")
+            or linux.get("intelRdt") or linux.get("mountLabel")):
+        from skiff.runtime.linux.procattr import check
+        check(spec)
+    seccomp_cfg = linux.get("seccomp")
+    if seccomp_cfg and seccomp_cfg.get("listenerPath"):
+        raise InvalidArgument("seccomp listenerPath is not supported by skiff-runtime "
+                              f"({seccomp_cfg['listenerPath']!r})", id=container_id)
+    cg_in = linux.get("cgroupsPath") or ""
+    if cg_in.count(":") == 2 and not cg_in.startswith("/"):
+        raise InvalidArgument(f"cgroupsPath {cg_in!r} is a systemd slice:prefix:name path; "
+                              "skiff-runtime does not support the systemd cgroup driver",
+                              id=container_id)
     root_path = (spec.get("root") or {}).get("path") or "rootfs"
     rootfs_dir = os.path.realpath(os.path.join(bundle, root_path))
     if not os.path.isdir(rootfs_dir):
@@ -102,12 +121,13 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
     except FileExistsError:
         raise Conflict(f"container {container_id} already exists", id=container_id) from None
 
-    linux = spec.get("linux") or {}
     cg_path = linux.get("cgroupsPath") or default_path(container_id)
     state = {"ociVersion": OCI_VERSION, "id": container_id, "status": "creating", "pid": 0,
              "bundle": bundle, "rootfs": rootfs_dir, "created": _now(),
              "annotations": spec.get("annotations") or {}, "cgroupsPath": cg_path,
              "owner": "root" if os.geteuid() == 0 else str(os.geteuid())}
+    if hooks_cfg.get("poststart") or hooks_cfg.get("poststop"):
+        state["hooks"] = {k: hooks_cfg[k] for k in ("poststart", "poststop") if hooks_cfg.get(k)}
     _write_json(os.path.join(sdir, "state.json"), state)
 
     mgr = None
@@ -116,6 +136,8 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
     fds: list[int] = []
     try:
         os.mkfifo(os.path.join(sdir, "exec.fifo"), 0o622)
+        # umask-independent: a non-root init without CAP_DAC_OVERRIDE opens it (runc)
+        os.chmod(os.path.join(sdir, "exec.fifo"), 0o622)
         mgr = new_manager(cg_path)
         mgr.create()
         mgr.set(linux.get("resources") or {})
@@ -155,6 +177,7 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
         reader = _init.Reader(c2p_r)
         err = None
         ready = False
+        hooks_pending = False
         while True:
             msg = reader.next()
             if msg is None:
@@ -166,12 +189,26 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
                 _init.send(p2c_w, {"type": "ack"})
             elif t == "pid":
                 init_pid = int(msg["pid"])
+            elif t == "hooks":
+                hooks_pending = True
             elif t == "error":
                 err = _init.rebuild_error(msg)
                 break
             elif t == "ready":
                 ready = True
                 break
+            if hooks_pending and init_pid:
+                # the init waits before pivot_root: prestart and createRuntime
+                # run here, in the runtime's namespaces (runtime-spec)
+                hooks_pending = False
+                hstate = {"ociVersion": OCI_VERSION, "id": container_id, "status": "creating",
+                          "pid": init_pid, "bundle": bundle,
+                          "annotations": spec.get("annotations") or {}}
+                if hooks_cfg.get("prestart") or hooks_cfg.get("createRuntime"):
+                    from skiff.runtime.linux import hooks as _hooks
+                    _hooks.run(hooks_cfg, "prestart", hstate)
+                    _hooks.run(hooks_cfg, "createRuntime", hstate)
+                _init.send(p2c_w, {"type": "ack", "state": hstate})
         _reap(mid)
         if err is not None:
             raise err
@@ -358,6 +395,15 @@ def start(root: str, container_id: str, timeout: float | None = None) -> None:
         info = json.loads(data[2:])
         raise ExecError(info["message"], exit_code=int(info.get("exit_code", 127)),
                         id=container_id)
+    if (st.get("hooks") or {}).get("poststart"):
+        from skiff.runtime.linux import hooks as _hooks
+        _hooks.run(st["hooks"], "poststart", _hook_state(st, "running"), fatal=False)
+
+
+def _hook_state(st: dict, status: str) -> dict:
+    return {"ociVersion": st.get("ociVersion", OCI_VERSION), "id": st["id"], "status": status,
+            "pid": st.get("pid", 0) if status != "stopped" else 0, "bundle": st["bundle"],
+            "annotations": st.get("annotations") or {}}
 
 
 def kill(root: str, container_id: str, signal: int, all: bool = False) -> None:
@@ -409,6 +455,9 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
     _kill_cgroup(mgr)
     mgr.remove()
     _remove_state_dir(sdir)
+    if (st.get("hooks") or {}).get("poststop"):
+        from skiff.runtime.linux import hooks as _hooks
+        _hooks.run(st["hooks"], "poststop", _hook_state(st, "stopped"), fatal=False)
 
 
 #: spec namespace type -> /proc/PID/ns/ name
@@ -552,3 +601,19 @@ def list_containers(root: str) -> list[dict]:
         except (SkiffError, OSError):
             continue
     return out
+
+
+def update(root: str, container_id: str, resources: dict) -> None:
+    """Write OCI ``linux.resources`` (memory, cpu, pids, blockIO, ...) into a
+    live container's cgroup (runc update). Raises NotFound, Conflict
+    (stopped), InvalidArgument, SystemError_ (kernel refused)."""
+    sdir, st = _load(root, container_id)
+    if _status(sdir, st) == "stopped":
+        raise Conflict(f"container {container_id} is stopped", id=container_id)
+    _manager(st).set(resources or {})
+
+
+def stats(root: str, container_id: str) -> dict:
+    """The container's cgroup counters (CgroupManager.stats()). Raises NotFound."""
+    _, st = _load(root, container_id)
+    return _manager(st).stats()

@@ -43,7 +43,6 @@ must already be loaded: the host's Python library is out of reach there.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import stat
@@ -52,7 +51,7 @@ from skiff import errors
 from skiff.runtime.linux import capabilities, namespaces, rootfs
 from skiff.runtime.linux import syscalls as sc
 
-log = logging.getLogger("skiff.runtime")
+from skiff.runtime.linux._log import log  # noqa: E402
 
 
 class InitConfig:
@@ -183,7 +182,7 @@ def intermediate(cfg: InitConfig) -> None:
                         f.write(f"{clock} {int(o.get('secs', 0))} {int(o.get('nanosecs', 0))}\n")
         # 5. CLONE_NEWPID applies to children: fork the init, report its pid
         step = "fork init"
-        if cfg.ack_fd is not None:
+        if cfg.ack_fd is not None and not wants_hook_sync(cfg.spec):
             os.close(cfg.ack_fd)
             cfg.ack_fd = None
         pid = os.fork()
@@ -208,10 +207,15 @@ def init_process(cfg: InitConfig) -> None:
     try:
         fifo_fd, path, args, env = _setup(cfg)
     except BaseException as e:  # noqa: BLE001
+        msg = error_message(e, cfg.extra.get("step", "init"))
         try:
-            send(cfg.sync_fd, error_message(e, cfg.extra.get("step", "init")))
+            send(cfg.sync_fd, msg)
         except Exception:
-            pass
+            # after "ready" the sync pipe is closed: the container's stderr is left
+            try:
+                os.write(2, f"skiff-runtime: init: {msg.get('message')}\n".encode())
+            except OSError:
+                pass
         os._exit(1)
     # exec: the fifo's write end is close-on-exec, start() sees EOF when it happens
     try:
@@ -278,7 +282,33 @@ def _setup(cfg: InitConfig):
         cfg.extra['step'] = "create /dev symlinks"
         rootfs.dev_symlinks(rootfs_dir)
 
-    # 7. hooks: createRuntime / createContainer would run here (not yet)
+    # 6b. the cwd exists (runc creates a missing one, resolved inside the rootfs)
+    cwd = proc.get("cwd") or "/"
+    if cwd != "/":
+        cfg.extra['step'] = f"create cwd {cwd}"
+        target = rootfs.secure_join(rootfs_dir, cwd)
+        if not os.path.lexists(target):
+            os.makedirs(target, mode=0o755, exist_ok=True)
+
+    # 7. hooks: the creator runs prestart and createRuntime (runtime
+    #    namespace) while we wait; createContainer runs here, in the
+    #    container's mount namespace, before pivot_root (runc's order)
+    hooks_cfg = spec.get("hooks") or {}
+    if cfg.ack_fd is not None:
+        cfg.extra['step'] = "run prestart/createRuntime hooks"
+        send(cfg.sync_fd, {"type": "hooks"})
+        ack = Reader(cfg.ack_fd).next()
+        os.close(cfg.ack_fd)
+        cfg.ack_fd = None
+        if not ack or ack.get("type") != "ack":
+            raise errors.SkiffError("the creator did not answer the hooks message")
+        cfg.extra["state"] = ack.get("state") or {}
+        if hooks_cfg.get("createContainer"):
+            from skiff.runtime.linux import hooks as _hooks
+            cfg.extra['step'] = "run createContainer hooks"
+            _hooks.run(hooks_cfg, "createContainer", cfg.extra["state"])
+    if hooks_cfg.get("startContainer"):
+        from skiff.runtime.linux import hooks as _hooks  # noqa: F811 - loaded before pivot
 
     # 8. keep a handle on the state directory: exec.fifo is opened after pivot
     cfg.extra['step'] = f"open state directory {cfg.state_dir}"
@@ -290,6 +320,7 @@ def _setup(cfg: InitConfig):
         import resource  # noqa: F401
     if proc.get("terminal"):
         import fcntl, socket, struct  # noqa: F401,E401
+    prepare_process(cfg, proc, linux)
 
     # 10. switch the root
     if cfg.no_pivot:
@@ -357,8 +388,44 @@ def _setup(cfg: InitConfig):
     os.close(state_fd)
     os.write(fifo_fd, b"0")
 
-    # 21. hooks: startContainer would run here (not yet)
+    # 21. startContainer hooks, in the container, after start and before the
+    #     user's process (runc's order); then the late seccomp filter
+    if hooks_cfg.get("startContainer"):
+        cfg.extra['step'] = "run startContainer hooks"
+        st = dict(cfg.extra.get("state") or {}, status="created")
+        _hooks.run(hooks_cfg, "startContainer", st)
+    load_late_seccomp(cfg)
     return fifo_fd, path, args, env
+
+
+def wants_hook_sync(spec: dict) -> bool:
+    """The init stops before pivot_root for the creator's prestart/createRuntime
+    hooks (and to learn the state the in-container hooks get)."""
+    h = spec.get("hooks") or {}
+    return any(h.get(k) for k in ("prestart", "createRuntime", "createContainer",
+                                  "startContainer"))
+
+
+def prepare_process(cfg: InitConfig, proc: dict, linux: dict) -> None:
+    """Before pivot_root / joining the mount namespace: what needs the host's
+    files (libseccomp is dlopen'ed and the filter compiled here)."""
+    if linux.get("seccomp"):
+        cfg.extra['step'] = "compile seccomp filter"
+        from skiff.runtime import seccomp
+        cfg.extra["seccomp"] = seccomp.compile_filter(linux["seccomp"])
+    if (proc.get("apparmorProfile") or proc.get("selinuxLabel") or proc.get("ioPriority")
+            or proc.get("scheduler") or linux.get("personality")
+            or linux.get("memoryPolicy")):
+        from skiff.runtime.linux import procattr  # noqa: F401
+
+
+def load_late_seccomp(cfg: InitConfig) -> None:
+    """With no_new_privs the filter goes on as late as possible, right before
+    execve (runc); the init's remaining syscalls are few and common."""
+    f = cfg.extra.pop("seccomp_late", None)
+    if f is not None:
+        cfg.extra['step'] = "load seccomp filter"
+        f.load()
 
 
 def finalize_process(cfg: InitConfig, proc: dict, linux: dict, userns: bool):
@@ -373,11 +440,35 @@ def finalize_process(cfg: InitConfig, proc: dict, linux: dict, userns: bool):
         cfg.extra['step'] = "oom_score_adj"
         _set_oom_score_adj(int(proc["oomScoreAdj"]))
 
-    # 16. seccomp, AppArmor and SELinux labels are not applied yet
-    if linux.get("seccomp"):
-        log.debug("linux.seccomp ignored (not implemented yet)")
-    if proc.get("apparmorProfile") or proc.get("selinuxLabel"):
-        log.debug("apparmorProfile/selinuxLabel ignored")
+    # 16. personality, I/O priority, scheduler, memory policy, LSM labels
+    #     (while still root with every capability), then seccomp: without
+    #     no_new_privs loading it needs CAP_SYS_ADMIN, so before the user and
+    #     capability switch (runc); with it, right before execve
+    if (proc.get("apparmorProfile") or proc.get("selinuxLabel") or proc.get("ioPriority")
+            or proc.get("scheduler") or linux.get("personality")
+            or linux.get("memoryPolicy")):
+        from skiff.runtime.linux import procattr
+        if linux.get("personality"):
+            cfg.extra['step'] = "personality"
+            procattr.set_personality(linux["personality"])
+        if proc.get("ioPriority"):
+            cfg.extra['step'] = "ioprio_set"
+            procattr.set_io_priority(proc["ioPriority"])
+        if proc.get("scheduler"):
+            cfg.extra['step'] = "sched_setattr"
+            procattr.set_scheduler(proc["scheduler"])
+        if linux.get("memoryPolicy"):
+            cfg.extra['step'] = "set_mempolicy"
+            procattr.set_memory_policy(linux["memoryPolicy"])
+        cfg.extra['step'] = "apply lsm label"
+        procattr.apply_lsm(proc)
+    filt = cfg.extra.pop("seccomp", None)
+    if filt is not None:
+        if proc.get("noNewPrivileges"):
+            cfg.extra["seccomp_late"] = filt
+        else:
+            cfg.extra['step'] = "load seccomp filter"
+            filt.load()
 
     # 17. capabilities (bounding set first), user and groups, then the other sets
     cfg.extra['step'] = "capabilities"
@@ -493,6 +584,7 @@ def exec_intermediate(cfg: InitConfig, joins: list[tuple[str, str]]) -> None:
             import resource  # noqa: F401
         if proc.get("terminal"):
             import fcntl, socket, struct  # noqa: F401,E401
+        prepare_process(cfg, proc, cfg.spec.get("linux") or {})
         for ns_type, path in joins:
             step = f"join {ns_type} namespace"
             namespaces.join(ns_type, path)
@@ -528,6 +620,7 @@ def exec_child(cfg: InitConfig, userns: bool) -> None:
         path, args, env = finalize_process(cfg, proc, cfg.spec.get("linux") or {}, userns)
         cfg.extra["step"] = "close descriptors"
         mark_fds(int(cfg.preserve_fds or 0), (cfg.sync_fd,))
+        load_late_seccomp(cfg)
         cfg.extra["step"] = "exec"
         try:
             os.execve(path, args, env)

@@ -11,14 +11,13 @@ process) and raise skiff.errors.SystemError_ / UnsafePath carrying the path.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import stat
 
 from skiff.errors import InvalidArgument, SystemError_, UnsafePath
 from skiff.runtime.linux import syscalls as sc
 
-log = logging.getLogger("skiff.runtime")
+from skiff.runtime.linux._log import log  # noqa: E402
 
 _MAX_SYMLINKS = 255
 
@@ -63,7 +62,10 @@ def parse_options(options) -> tuple[int, list[int], str]:
             flags = flags & ~f if clear else flags | f
         elif o in PROPAGATION:
             prop.append(PROPAGATION[o])
-        elif o in ("tmpcopyup", "idmap", "ridmap"):
+        elif o in ("idmap", "ridmap"):
+            raise InvalidArgument(f"mount option {o!r}: idmapped mounts are not supported by "
+                                  "skiff-runtime (features: mountExtensions.idmap disabled)")
+        elif o == "tmpcopyup":
             log.debug("mount option %s ignored", o)
         else:
             data.append(o)
@@ -166,6 +168,9 @@ def mount_entry(rootfs: str, bundle: str, m: dict, cgroup_paths: dict[str, str] 
         raise InvalidArgument(f"mount destination {dest!r} is not absolute", path=dest)
     mtype = m.get("type") or ""
     opts = m.get("options") or []
+    if m.get("uidMappings") or m.get("gidMappings"):
+        raise InvalidArgument(f"mount {dest}: uidMappings/gidMappings (idmapped mounts) are not "
+                              "supported by skiff-runtime", path=dest)
     flags, prop, data = parse_options(opts)
     src = m.get("source") or mtype or "none"
     target = secure_join(rootfs, dest)

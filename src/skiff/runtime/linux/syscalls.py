@@ -68,8 +68,10 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 # syscall numbers of calls glibc may not wrap (x86_64, aarch64)
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126},
-    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91},
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "ioprio_set": 251,
+               "sched_setattr": 314, "set_mempolicy": 238},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "ioprio_set": 30,
+                "sched_setattr": 274, "set_mempolicy": 237},
 }
 
 _libc = None
@@ -93,11 +95,14 @@ def libc() -> ctypes.CDLL:
     return _libc
 
 
+_MACHINE = os.uname().machine  # before any personality(2) change (LINUX32 says i686)
+
+
 def _nr(name: str) -> int:
     try:
-        return _SYSCALLS[os.uname().machine][name]
+        return _SYSCALLS[_MACHINE][name]
     except KeyError:
-        raise SystemError_(f"{name}: unsupported architecture {os.uname().machine}") from None
+        raise SystemError_(f"{name}: unsupported architecture {_MACHINE}") from None
 
 
 def _fail(what: str, err: int | None = None) -> SystemError_:
@@ -202,3 +207,12 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].inheritable = (inheritable >> sh) & 0xFFFFFFFF
     if libc().syscall(_nr("capset"), ctypes.byref(hdr), ctypes.byref(data)) != 0:
         raise _fail("capset")
+
+
+def syscall(name: str, *args) -> int:
+    """syscall(2) by name (numbers in _SYSCALLS: ioprio_set, sched_setattr,
+    set_mempolicy...); integer or ctypes arguments. Raises SystemError_."""
+    r = libc().syscall(_nr(name), *args)
+    if r == -1:
+        raise _fail(name)
+    return r
