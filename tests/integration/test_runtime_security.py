@@ -269,3 +269,23 @@ def test_init_inherits_no_stray_fds(bundle, tmp_path):
     finally:
         os.close(stray)
     assert sorted(int(x) for x in out.split()) == [0, 1, 2, 3], out  # 3: ls's own dir fd
+
+
+def test_sysctl_outside_the_containers_namespaces_is_refused(tmp_path):
+    """runc's rule: kernel.core_pattern (and any sysctl not in a namespace the
+    container owns) must never be written: it would change the host."""
+    from skiff.errors import InvalidArgument
+    from skiff.runtime.linux.container import check_sysctls
+    import pytest as _pytest
+    ns = [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")]
+    check_sysctls({"linux": {"namespaces": ns, "sysctl": {"kernel.shmmni": "1", "net.ipv4.ip_forward": "1",
+                                                        "fs.mqueue.msg_max": "5"}}})
+    for key in ("kernel.core_pattern", "vm.swappiness", "kernel.panic"):
+        with _pytest.raises(InvalidArgument, match="not in a separate kernel namespace"):
+            check_sysctls({"linux": {"namespaces": ns, "sysctl": {key: "x"}}})
+    host_net = [n for n in ns if n["type"] != "network"] + [{"type": "network", "path": "/proc/1/ns/net"}]
+    with _pytest.raises(InvalidArgument):
+        check_sysctls({"linux": {"namespaces": host_net, "sysctl": {"net.ipv4.ip_forward": "1"}}})
+    no_ipc = [n for n in ns if n["type"] != "ipc"]
+    with _pytest.raises(InvalidArgument):
+        check_sysctls({"linux": {"namespaces": no_ipc, "sysctl": {"kernel.shmmni": "1"}}})

@@ -72,6 +72,44 @@ def _manager(st: dict):
     return new_manager(st["cgroupsPath"])
 
 
+_IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def _own_namespace(spec: dict, ns_type: str, proc_name: str) -> bool:
+    """Does the container get a namespace of ``ns_type`` that is not the
+    host's (a new one, or a path to another one)?"""
+    for ns in (spec.get("linux") or {}).get("namespaces") or ():
+        if ns.get("type") != ns_type:
+            continue
+        path = ns.get("path")
+        if not path:
+            return True
+        try:
+            return os.stat(path).st_ino != os.stat(f"/proc/1/ns/{proc_name}").st_ino
+        except OSError:
+            return False
+    return False
+
+
+def check_sysctls(spec: dict) -> None:
+    """runc's rule (libcontainer/configs/validate): a sysctl may only be set
+    in a namespace the container owns: IPC ones and fs.mqueue.* need an IPC
+    namespace, net.* a network one, kernel.hostname/domainname a UTS one.
+    Anything else would change the host. InvalidArgument otherwise."""
+    for key in ((spec.get("linux") or {}).get("sysctl") or {}):
+        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            ok = _own_namespace(spec, "ipc", "ipc")
+        elif key.startswith("net."):
+            ok = _own_namespace(spec, "network", "net")
+        elif key in ("kernel.hostname", "kernel.domainname"):
+            ok = _own_namespace(spec, "uts", "uts")
+        else:
+            ok = False
+        if not ok:
+            raise InvalidArgument(f"sysctl {key!r} is not in a separate kernel namespace")
+
+
 def create(root: str, container_id: str, bundle: str, *, stdio=None, console_socket=None,
            pid_file=None, no_pivot: bool = False, preserve_fds: int = 0) -> int:
     """Make the container's init, set up and blocked on exec.fifo; return its
@@ -92,6 +130,7 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
         # every mount below would land in the host's mount namespace
         raise InvalidArgument("a mount namespace is required (linux.namespaces has no mount)",
                               id=container_id)
+    check_sysctls(spec)
     hooks_cfg = spec.get("hooks") or {}
     if hooks_cfg:
         from skiff.runtime.linux.hooks import validate
