@@ -68,6 +68,7 @@ class Daemon:
             data_root=cfg.data_root, exec_root=cfg.exec_root, runtime=cfg.default_runtime,
             log_driver=cfg.log_driver, log_opts=cfg.log_opts, cgroup_parent=cfg.cgroup_parent,
             network=self.network)
+        self.containers.runtimes = dict(cfg.runtimes)  # daemon.json "runtimes"
         self.network.containers = self.containers
         self.network.events = self.events
 
