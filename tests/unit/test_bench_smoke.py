@@ -92,8 +92,11 @@ def test_run_latency_lists_its_cases_without_root():
     out = subprocess.run([sys.executable, str(BENCH / "run_latency.py"), "--list"],
                          capture_output=True, text=True, check=True).stdout
     names = [line.split()[0] for line in out.splitlines()]
-    assert names[:3] == ["run_latency", "cli_version", "runtime"]
-    assert "concurrent_run" in names and "not implemented yet" in out
+    assert names[0] == "run_latency"
+    for name in ("concurrent_run", "runtime", "cli_version", "net_rps", "net_bulk", "cpu_bound",
+                 "pull", "pull_debian", "build"):
+        assert name in names
+    assert "not implemented yet" in out
 
 
 def test_self_timed_cases_count_what_the_command_prints_and_cap_rounds():
@@ -111,3 +114,93 @@ def test_timed_ops_needs_a_cli():
     p = subprocess.run([sys.executable, str(BENCH / "timed_ops.py"), "pull"],
                        capture_output=True, text=True)
     assert p.returncode == 2 and "concurrent-run" in p.stderr
+
+
+def test_json_metrics_become_rows_and_rates_compare_upwards():
+    skiff_out = 'echo noise; echo \'{"seconds": 1.0, "rps": 300.0, "rss": 1048576}\''
+    peer_out = 'echo \'{"seconds": 2.0, "rps": 200.0, "rss": 2097152}\''
+    case = harness.Case(
+        "multi", "multi", ["sh", "-c", skiff_out], ["sh", "-c", peer_out], self_timed=True,
+        metrics=[harness.Metric("seconds", "multi_time", "time", "s", 0.4),
+                 harness.Metric("rps", "multi_rps", "rate", "req/s", 1.0, higher_is_better=True),
+                 harness.Metric("rss", "multi_rss", "memory", "B", None),
+                 harness.Metric("missing", "multi_missing", "absent", "s", None)])
+    lines: list[str] = []
+    rows = harness.run_case_rows(case, runs=2, warmup=1, progress=lines.append)
+    by = {r["name"]: r for r in rows}
+    assert [r["name"] for r in rows] == ["multi_time", "multi_rps", "multi_rss", "multi_missing"]
+    assert by["multi_time"]["ratio"] == pytest.approx(0.5) and by["multi_time"]["meets_target"] is False
+    assert by["multi_rps"]["ratio"] == pytest.approx(1.5) and by["multi_rps"]["meets_target"] is True
+    assert by["multi_rss"]["skiff"]["samples"] == [1048576.0, 1048576.0]
+    assert by["multi_rss"]["meets_target"] is None and by["multi_rss"]["unit"] == "B"
+    assert by["multi_missing"]["status"] == "failed"
+    assert "no value" in by["multi_missing"]["skiff"]["error"]
+    assert run_case_first_is_primary(case)
+    text = harness.render_markdown(harness.make_document(rows, 2, 1, "smoke"))
+    assert "| rate | 300 req/s" in text and "≥ 1" in text and "1.00 MiB" in text
+    assert "## Targets" in text and "Met (1 of 2): rate" in text and "time (0.50 against ≤ 0.4)" in text
+    assert "## Closing note" in text and "rate: 1.50 (target ≥ 1: met)" in text
+    assert "time: 0.50 (target ≤ 0.4: missed)" in text and "absent: failed" in text
+    assert any("multi round 2/2: skiff 1.00 s, docker 2.00 s" in ln for ln in lines)
+
+
+def run_case_first_is_primary(case) -> bool:
+    return harness.run_case(case, runs=1, warmup=0)["name"] == "multi_time"
+
+
+def test_a_number_where_metrics_are_expected_fails_the_side():
+    case = harness.Case("m", "m", ["echo", "0.5"], ["echo", '{"x": 1}'], self_timed=True,
+                        metrics=[harness.Metric("x", "m", "m")])
+    r = harness.run_case(case, runs=1, warmup=0)
+    assert r["status"] == "failed" and "JSON" in r["skiff"]["error"]
+
+
+def test_runner_cases_take_their_samples_from_the_runner():
+    calls = []
+
+    def runner(runs, warmup):
+        calls.append((runs, warmup))
+        return {"skiff": [0.2] * runs, "peer": [0.1] * runs}
+
+    case = harness.Case("r", "runner", ["x"], ["y"], peer_name="runc", target=1.5, runner=runner)
+    r = harness.run_case(case, runs=3, warmup=2)
+    assert calls == [(3, 2)]
+    assert r["skiff"]["n"] == 3 and r["ratio"] == pytest.approx(2.0) and r["meets_target"] is False
+
+    def broken(runs, warmup):
+        raise RuntimeError("no bundle")
+    r = harness.run_case(harness.Case("b", "b", ["x"], ["y"], runner=broken), runs=1, warmup=0)
+    assert r["status"] == "failed" and "no bundle" in r["skiff"]["error"]
+
+
+def test_fmt_value_units():
+    assert harness.fmt_value(0.25) == "250 ms"
+    assert harness.fmt_value(3 * 2**20, "B") == "3.00 MiB"
+    assert harness.fmt_value(512 * 1024, "B") == "512 KiB"
+    assert harness.fmt_value(4321.5, "req/s") == "4,322 req/s"
+    assert harness.fmt_value(0.05, "CPU s") == "50 CPU ms"
+    assert harness.fmt_value(None) == "-"
+
+
+def test_timed_ops_process_accounting_on_this_process():
+    sys.path.insert(0, str(BENCH))
+    import os
+    import timed_ops
+    me = os.getpid()
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        ppids = timed_ops._ppid_map()
+        assert ppids[child.pid] == me
+        assert {me, child.pid} <= timed_ops._tree(me, set(), ppids)
+        assert child.pid not in timed_ops._tree(me, {child.pid}, ppids)
+        rss, pss = timed_ops._mem({me})
+        assert rss > 1 << 20 and 0 < pss <= rss
+        assert timed_ops._mem({2**22 + 12345}) == (0, 0)  # gone: counted as nothing
+        t0 = timed_ops._cpu({me})
+        x = 0
+        for i in range(3_000_000):
+            x += i
+        assert timed_ops._cpu({me}) > t0
+    finally:
+        child.kill()
+        child.wait()

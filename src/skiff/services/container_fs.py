@@ -33,11 +33,10 @@ still in them to follow (the last component is opened or created with
 O_NOFOLLOW/O_EXCL); tar entries of a PUT are cleaned (``..`` that climbs out
 is refused with UnsafePath), their parents resolved inside the root, and
 symlink and hardlink entries checked as pkg/archive's ``createTarFile``
-("invalid symlink" / "invalid hardlink" breakouts). Known limit: a process
-inside a *running* container that swaps a directory for a symlink between
-the resolution and the write can still redirect the write elsewhere inside
-the container's own mount tree (it cannot reach the host's tree, since the
-root is the container's).
+("invalid symlink" / "invalid hardlink" breakouts). A running container
+is frozen (:meth:`ContainerFS.frozen`) while the API resolves and uses its
+paths, so no process in it can swap a directory for a symlink meanwhile
+(the kernel would follow an absolute one under /proc/<pid>/root on the host).
 """
 
 from __future__ import annotations
@@ -136,6 +135,13 @@ def _rel(root: str, host: str) -> str:
     return host[len(root) + 1:]
 
 
+def _node(root: str, host: str) -> str:
+    """``host`` as a name that lstat() takes for the node itself; the root
+    gets a trailing "/" (``/proc/<pid>/root`` is a magic symlink to the
+    container's root directory, which is what is meant)."""
+    return host.rstrip("/") + "/" if host.rstrip("/") == root.rstrip("/") else host
+
+
 def resolve(root: str, path: str) -> tuple[str, str]:
     """dockerd's ``container.ResolvePath``: (host path, container abs path).
     The directory part is resolved inside ``root`` (symlinks followed as if
@@ -156,7 +162,7 @@ def stat_path(root: str, path: str) -> dict:
     find the file PATH in container" as dockerd."""
     host, absp = resolve(root, path)
     try:
-        st = os.lstat(host)
+        st = os.lstat(_node(root, host))
     except FileNotFoundError:
         raise NotFound(f"Could not find the file {path} in container", path=path) from None
     except NotADirectoryError:
@@ -191,6 +197,7 @@ def _add(tf: tarfile.TarFile, host: str, name: str) -> os.stat_result | None:
         return None  # gone meanwhile
     if ti is None:  # a socket
         return None
+    ti.name = name  # gettarinfo strips a leading "/" (dockerd's root rebase keeps it)
     ti.uname = ti.gname = ""
     if ti.isreg():
         with _open_nofollow(host) as f:
@@ -234,9 +241,9 @@ def write_tree(out: BinaryIO, root: str, host: str, rebase: str, *,
     are archived as empty directories."""
     tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 16)
     try:
-        st = os.lstat(host)
-        name0 = rebase.strip("/") or "."
-        _add(tf, host, name0)
+        st = os.lstat(_node(root, host))
+        name0 = rebase if rebase in ("/", ".") else (rebase.strip("/") or ".")
+        _add(tf, _node(root, host), name0)
         if stat.S_ISDIR(st.st_mode):
             _walk(tf, root, host, name0, skip_pseudo)
     finally:
@@ -250,7 +257,7 @@ def _walk(tf: tarfile.TarFile, root: str, host: str, name: str, skip_pseudo: boo
         return
     for n in entries:
         h = host + "/" + n
-        en = n if name == "." else name + "/" + n
+        en = name.rstrip("/") + "/" + n
         try:
             dst = _add(tf, h, en)
         except (FileNotFoundError, PermissionError) as e:
@@ -266,10 +273,11 @@ def _walk(tf: tarfile.TarFile, root: str, host: str, name: str, skip_pseudo: boo
 def archive_names(root: str, path: str) -> tuple[str, str]:
     """(host path to archive, rebase name) for GET archive, as dockerd's
     archivePath: a trailing "/" or "/." archives the resolved directory;
-    entries are named after the requested base name ("." for "/.")."""
+    entries are named after the requested base name ("./x" for "/.", "/x"
+    for the root)."""
     host, absp = resolve(root, path)
-    if absp in ("/", "/."):
-        return root, "."
+    if absp == "/":
+        return root, "/"  # entries "/", "/bin", ... as dockerd's rebase on "/"
     if absp.endswith("/."):
         return host, "."
     return host.rstrip("/") if host != "/" else host, posixpath.basename(absp.rstrip("/"))
@@ -291,7 +299,7 @@ class Extractor:
         self.root = root.rstrip("/") or "/"
         host = secure_join(self.root, abs_path(dest))
         try:
-            st = os.lstat(host)
+            st = os.lstat(_node(self.root, host))
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"Could not find the file {dest} in container", path=dest) from None
         if not stat.S_ISDIR(st.st_mode):
@@ -363,7 +371,10 @@ class Extractor:
                                  path=ti.name)
         link_src = None
         if ti.islnk():
-            lrel = clean_name(ti.linkname)
+            try:
+                lrel = clean_name(ti.linkname)
+            except UnsafePath:
+                lrel = ""
             if not lrel:
                 raise UnsafePath(f"invalid hardlink {ti.name!r} -> {ti.linkname!r}", path=ti.name)
             ld, lb = posixpath.split(lrel)
@@ -611,11 +622,17 @@ def filter_runtime_changes(changes: list[dict], mountpoints: list[str],
     keep = []
     for c in changes:
         p = c["Path"]
-        if p in mps and c["Kind"] == KIND_ADDED and upper is not None:
+        if p in mps and c["Kind"] in (KIND_ADDED, KIND_MODIFIED) and upper is not None:
             st = _lstat_or_none(upper + p)
             if st is not None and ((stat.S_ISREG(st.st_mode) and st.st_size == 0) or
                                    (stat.S_ISDIR(st.st_mode) and not os.listdir(upper + p))):
-                continue
+                if c["Kind"] == KIND_ADDED:
+                    continue
+                lst = _in_lowers(lowers, p.lstrip("/"))
+                if lst is not None and stat.S_IFMT(lst.st_mode) == stat.S_IFMT(st.st_mode) and \
+                        (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == \
+                        (stat.S_IMODE(lst.st_mode), lst.st_uid, lst.st_gid):
+                    continue
         keep.append(c)
     out = []
     paths = [c["Path"] for c in keep]
@@ -648,12 +665,42 @@ class ContainerFS:
     temporary mounts) and the ``events`` bus (optional)."""
 
     def __init__(self, *, get: Callable[[str], dict], snapshotter, bundle_of: Callable[[str], str],
-                 exec_root: str, events=None):
+                 exec_root: str, events=None, shim_of: Callable[[str], object] | None = None):
         self.get = get
+        self.shim_of = shim_of
         self.snapshotter = snapshotter
         self.bundle_of = bundle_of
         self.tmp_root = os.path.join(exec_root, "cp")
         self.events = events
+
+    # ---- freezing ----
+    @contextlib.asynccontextmanager
+    async def frozen(self, ref: str):
+        """Freeze a running (not paused) container for the time of the ``with``
+        (its shim's pause/resume), so that no process in it can swap a
+        directory for a symlink while a path is being resolved and used
+        (moby CVE-2018-15664: a kernel following an absolute symlink under
+        /proc/<pid>/root would resolve it on the host). A user pause that
+        happens meanwhile is left in place."""
+        c = self.get(ref)
+        st = c["State"]
+        shim = None
+        if self.shim_of is not None and st.get("Running") and not st.get("Paused"):
+            shim = self.shim_of(c["Id"])
+        if shim is not None:
+            try:
+                await shim.pause()
+            except SkiffError as e:
+                log.debug("freeze %s for cp: %s", c["Id"], e)
+                shim = None
+        try:
+            yield
+        finally:
+            if shim is not None and not c["State"].get("Paused"):
+                try:
+                    await shim.resume()
+                except SkiffError as e:
+                    log.warning("thaw %s after cp: %s", c["Id"], e)
 
     # ---- roots ----
     def _running_pid(self, c: dict) -> int:
@@ -709,10 +756,12 @@ class ContainerFS:
             if with_binds:
                 for src, dst, ro in _bind_sources(c.get("HostConfig") or {}):
                     try:
-                        target = secure_join(tmp, dst)
-                        sst, tst = os.stat(src), os.lstat(target)
-                    except OSError:
-                        continue  # the runtime makes the mount point at start
+                        sst = os.stat(src)
+                        target = _make_mountpoint(tmp, dst, stat.S_ISDIR(sst.st_mode))
+                        tst = os.lstat(target)
+                    except (OSError, SkiffError) as e:
+                        log.debug("cp: bind %s on %s: %s", src, dst, e)
+                        continue
                     if stat.S_ISDIR(sst.st_mode) != stat.S_ISDIR(tst.st_mode):
                         continue
                     opts = ("rbind", "ro") if ro else ("rbind",)
@@ -810,3 +859,25 @@ def _bind_sources(hc: dict) -> list[tuple[str, str, bool]]:
         if (m.get("Type") or "").lower() == "bind" and (m.get("Source") or "").startswith("/"):
             out.append((m["Source"], posixpath.normpath(m.get("Target") or "/"), bool(m.get("ReadOnly"))))
     return out
+
+
+def _make_mountpoint(root: str, dst: str, is_dir: bool) -> str:
+    """The mount point ``dst`` inside ``root`` (resolved there), made as the
+    runtime would at start (directories 0755, an empty file for a file bind)
+    when missing. Returns its host path."""
+    host = secure_join(root, dst)
+    rel = _rel(root, host)
+    parts = [p for p in rel.split("/") if p]
+    cur = root.rstrip("/")
+    for i, comp in enumerate(parts):
+        cur = cur + "/" + comp
+        try:
+            os.lstat(cur)
+            continue
+        except FileNotFoundError:
+            pass
+        if i == len(parts) - 1 and not is_dir:
+            os.close(os.open(cur, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
+        else:
+            os.mkdir(cur, 0o755)
+    return host

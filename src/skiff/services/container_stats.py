@@ -257,8 +257,10 @@ class ContainerStats:
     def __init__(self, *, get: Callable[[str], dict], records: Callable[[], list],
                  save: Callable[[dict], None], shim_of: Callable[[str], object],
                  remove, usage: Callable[[str], int], images, snapshotter, events,
-                 cgroup_parent: str = "/skiff", cgroup_root: str = "/sys/fs/cgroup"):
+                 cgroup_parent: str = "/skiff", cgroup_root: str = "/sys/fs/cgroup",
+                 summaries: Callable[[], list] | None = None):
         self.get = get
+        self.summaries = summaries
         self.records = records
         self.save = save
         self.shim_of = shim_of
@@ -458,6 +460,12 @@ class ContainerStats:
             d["VirtualSize"] = d["Size"]
             d["Containers"] = sum(1 for c in recs if c["Image"] == im["Id"])
             out_images.append(d)
+        status = {}
+        if self.summaries is not None:
+            try:
+                status = {s["Id"]: s.get("Status", "") for s in self.summaries()}
+            except Exception as e:  # noqa: BLE001
+                log.debug("df: container summaries: %s", e)
         out_containers = []
         for c in sorted(recs, key=lambda c: c["Created"], reverse=True):
             from .containers import parse_rfc3339
@@ -473,7 +481,7 @@ class ContainerStats:
                 "Created": int(parse_rfc3339(c["Created"])), "Ports": [],
                 "SizeRw": rw, "SizeRootFs": rw + img_size,
                 "Labels": c["Config"].get("Labels") or {}, "State": st["Status"],
-                "Status": st["Status"], "HostConfig": {"NetworkMode": c["HostConfig"].get("NetworkMode", "default")},
+                "Status": status.get(c["Id"]) or st["Status"], "HostConfig": {"NetworkMode": c["HostConfig"].get("NetworkMode", "default")},
                 "NetworkSettings": {"Networks": c["NetworkSettings"].get("Networks", {})},
                 "Mounts": c.get("Mounts", [])})
         return {"LayersSize": sum(layer_size.values()), "Images": out_images,

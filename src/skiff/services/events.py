@@ -83,7 +83,7 @@ def _match(ev: dict, filters: dict | None) -> bool:
             return False
         if key == "event" and ev["Action"].split(":")[0] not in vals:
             return False
-        if key == "container" and ev["Type"] == "container":
+        if key == "container":  # moby events.Filter fuzzyMatchName: any event type
             if not any(ev["Actor"]["ID"].startswith(v) or ev["Actor"]["Attributes"].get("name") == v for v in vals):
                 return False
         if key == "image" and ev["Actor"]["Attributes"].get("image") not in vals and ev["Actor"]["ID"] not in vals:
