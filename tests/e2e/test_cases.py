@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-CASES = ["009-run-exit-codes", "011-stdin-eof-large-input", "017-memory-swap-semantics",
+CASES = ["003-cp-through-symlinks", "009-run-exit-codes", "011-stdin-eof-large-input", "017-memory-swap-semantics",
          "019-image-reference-parsing"]
 
 

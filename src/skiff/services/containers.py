@@ -1091,6 +1091,7 @@ class ContainerService:
                 live.shim = shim
                 live.watcher = asyncio.get_running_loop().create_task(self._watch(cid, shim))
                 self._start_health(cid)
+                await self._thaw_if_left_frozen(c, shim)
             elif c["State"]["Status"] == "removing":
                 try:
                     await self.remove(cid, force=True)
@@ -1120,6 +1121,18 @@ class ContainerService:
                     shutil.rmtree(os.path.join(self.data_root, "containers", info.key), ignore_errors=True)
         except Exception as e:
             log.warning("cleaning orphaned snapshots: %s", e)
+
+    async def _thaw_if_left_frozen(self, c: dict, shim) -> None:
+        """A daemon that died during `cp` (which freezes the container) leaves
+        it frozen although the record says it is not paused: thaw it."""
+        if c["State"].get("Paused"):
+            return
+        try:
+            if (await shim.state()).get("status") == "paused":
+                log.info("thawing %s, left frozen by an interrupted copy", c["Id"])
+                await shim.resume()
+        except Exception as e:
+            log.debug("thaw %s: %s", c["Id"], e)
 
     async def _adopt_or_clean(self, cid: str) -> None:
         """A container recorded as not running: if the daemon died during its

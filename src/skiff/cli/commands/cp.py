@@ -164,13 +164,92 @@ def _extract_local(spool, st: dict, src: str, dst: str, keep_ids: bool) -> None:
                 name = rename
             elif name.startswith(first + "/"):
                 name = rename + name[len(first):]
-        member = member.replace(name=name, deep=False)
+        import copy
+        member = copy.copy(member)  # (TarInfo.replace is newer than Debian 12's Python)
+        member.name = name
         if not keep_ids:
-            member = member.replace(uid=uid, gid=gid, uname="", gname="", deep=False)
-        return tarfile.tar_filter(member, path)
+            member.uid, member.gid, member.uname, member.gname = uid, gid, "", ""
+        return member
 
     with tarfile.open(fileobj=spool, mode="r:") as tf:
-        tf.extractall(target_dir, numeric_owner=True, filter=fix)
+        extract_safely(tf, target_dir, fix, keep_ids)
+
+
+def extract_safely(tf: tarfile.TarFile, dest: str, rename, keep_ids: bool) -> None:
+    """Extract what the daemon sent (content the container controls) into
+    ``dest`` without ever writing outside it: names are cleaned ("../" that
+    climbs out is refused), every parent is resolved inside ``dest`` with
+    symlinks taken as if ``dest`` were "/", the last component is never
+    followed; symlinks are recreated as they are, devices and FIFOs skipped.
+    Debian 12's Python 3.11.2 has no tarfile extraction filters to do this.
+    Raises StatusError on an entry that would leave ``dest``."""
+    from skiff.errors import UnsafePath
+    from skiff.snapshots.safepath import clean_name, secure_join, secure_parent
+    dirs = []
+    for m in tf:
+        m = rename(m, dest)
+        try:
+            name = clean_name(m.name.lstrip("/") or ".")
+        except UnsafePath as e:
+            raise StatusError(f"Error: invalid path in archive: {e}", 1) from None
+        if not name:
+            continue
+        try:
+            parent, base = secure_parent(dest, name)
+        except UnsafePath as e:
+            raise StatusError(f"Error: invalid path in archive: {e}", 1) from None
+        os.makedirs(parent, exist_ok=True)
+        target = os.path.join(parent, base)
+        if m.isdir():
+            if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
+                os.unlink(target)
+            if not os.path.isdir(target):
+                os.mkdir(target, 0o700)
+            dirs.append((target, m))
+            continue
+        if os.path.lexists(target):
+            if os.path.isdir(target) and not os.path.islink(target):
+                raise StatusError(f"Error: cannot overwrite directory {target!r} with non-directory", 1)
+            os.unlink(target)
+        if m.isreg():
+            src = tf.extractfile(m)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    chunk = src.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+        elif m.issym():
+            os.symlink(m.linkname, target)
+        elif m.islnk():
+            try:
+                src_path = secure_join(dest, clean_name(rename(tarfile.TarInfo(m.linkname), dest).name.lstrip("/")))
+            except UnsafePath as e:
+                raise StatusError(f"Error: invalid hardlink in archive: {e}", 1) from None
+            if os.path.isfile(src_path) and not os.path.islink(src_path):
+                os.link(src_path, target)
+            continue
+        else:
+            continue  # devices and FIFOs are not copied out
+        _apply_meta(target, m, keep_ids)
+    for target, m in reversed(dirs):
+        _apply_meta(target, m, keep_ids)
+
+
+def _apply_meta(path: str, m: tarfile.TarInfo, keep_ids: bool) -> None:
+    if keep_ids and os.geteuid() == 0:
+        try:
+            os.lchown(path, m.uid, m.gid)
+        except OSError:
+            pass
+    if not m.issym():
+        mode = m.mode & (0o7777 if keep_ids and os.geteuid() == 0 else 0o777)
+        os.chmod(path, mode)
+    try:
+        os.utime(path, (m.mtime, m.mtime), follow_symlinks=False)
+    except (OSError, NotImplementedError):
+        pass
 
 
 # ------------------------------------------------------------------ to

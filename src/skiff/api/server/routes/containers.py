@@ -90,8 +90,11 @@ def setup(app: web.Application, svc: ContainerBackend) -> None:
             result = await task
         except Exception as e:
             result = {"StatusCode": -1, "Error": {"Message": str(e)}}
-        await resp.write(json.dumps(result).encode() + b"\n")
-        await resp.write_eof()
+        try:
+            await resp.write(json.dumps(result).encode() + b"\n")
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away while waiting: nothing to answer
         return resp
 
     async def delete(request):
