@@ -12,6 +12,10 @@ export SKIFF_SHARED
 TEST_TIMEOUT ?= 2400
 PYTEST_ARGS ?= -q -ra --durations=15
 BENCH_ARGS  ?=
+# the scripts read these: where the venv goes, and which skiff/skiffd the demo runs
+export SKIFF_VENV := $(VENV)
+export SKIFF  ?= $(VENV)/bin/skiff
+export SKIFFD ?= $(VENV)/bin/skiffd
 
 .PHONY: help install demo test test-deps test-unit fixtures bench bench-smoke clean uninstall
 
@@ -60,7 +64,6 @@ bench-smoke: test-deps
 # stops the daemon started by `make demo` (by its pid file) and removes caches
 clean:
 	-$(REPO)/scripts/skiffd.sh stop
-	-$(REPO)/scripts/docker-peer.sh stop
 	rm -rf $(REPO)/.pytest_cache $(REPO)/build $(REPO)/dist
 	find $(REPO)/src $(REPO)/tests $(REPO)/bench -name __pycache__ -type d -prune -exec rm -rf {} +
 
@@ -75,5 +78,4 @@ uninstall:
 	    systemctl disable skiffd.service || true; rm -f /etc/systemd/system/skiffd.service; \
 	    systemctl daemon-reload || true; fi
 	rm -rf $(VENV)
-	-rmdir $(dir $(VENV)) 2>/dev/null
 	if [ "$(PURGE)" = 1 ]; then rm -rf /etc/skiff /var/lib/skiff /var/log/skiffd.log; fi

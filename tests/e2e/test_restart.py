@@ -187,3 +187,21 @@ def test_killed_during_start_leaves_no_forgotten_container(registry):
         assert not os.path.exists(f"/proc/{pid}")
     finally:
         d.destroy()
+
+
+def test_second_daemon_on_one_data_root_is_refused(registry):
+    import subprocess
+    import sys
+    d = Skiffd(Path(tempfile.mkdtemp(prefix="skifftest-lock-")), registry, name="lock")
+    d.start()
+    try:
+        r = subprocess.run([sys.executable, "-m", "skiff.daemon", "--config-file", d.config,
+                            "--data-root", d.data_root, "--exec-root", d.exec_root + "-2",
+                            "-H", f"unix://{d.exec_root}-2/skiff.sock"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and "another skiffd" in r.stderr, r.stderr
+        assert d.ping()
+    finally:
+        d.destroy()
+        import shutil
+        shutil.rmtree(d.exec_root + "-2", ignore_errors=True)

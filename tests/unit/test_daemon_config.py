@@ -43,3 +43,13 @@ def test_bad_files(tmp_path, content, msg):
 def test_explicit_missing_file(tmp_path):
     with pytest.raises(InvalidArgument, match="not found"):
         load(["--config-file", str(tmp_path / "missing.json")])
+
+
+def test_flag_and_file_for_one_key_is_refused(tmp_path):
+    f = tmp_path / "daemon.json"
+    f.write_text('{"debug": true, "data-root": "/srv/x"}')
+    with pytest.raises(InvalidArgument, match="specified both as a flag and in the configuration file: "
+                                              "debug: \\(from flag: true, from file: true\\)"):
+        load(["--config-file", str(f), "--debug"])
+    with pytest.raises(InvalidArgument, match="data-root"):
+        load(["--config-file", str(f), "--data-root", "/srv/y"])

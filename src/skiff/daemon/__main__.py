@@ -41,6 +41,9 @@ async def _serve(cfg) -> int:
     if os.geteuid() != 0:
         log.error("skiffd must run as root")
         return 1
+    lock = _lock_data_root(cfg.data_root)  # held for the daemon's life
+    if lock is None:
+        return 1
     if cfg.pidfile:
         _write_pidfile(cfg.pidfile)
     daemon = Daemon(cfg)
@@ -95,6 +98,29 @@ async def _serve(cfg) -> int:
         except FileNotFoundError:
             pass
     return 0
+
+
+def _lock_data_root(data_root: str):
+    """An exclusive lock on <data-root>/skiffd.lock: one daemon per data root
+    (two would corrupt each other's records). Returns the open file, or None
+    (with the reason logged) when another skiffd holds it."""
+    import fcntl
+    os.makedirs(data_root, mode=0o711, exist_ok=True)
+    f = open(os.path.join(data_root, "skiffd.lock"), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        other = f.read().strip()
+        logging.getLogger("skiffd").error(
+            "another skiffd (pid %s) uses the data root %s", other or "?", data_root)
+        f.close()
+        return None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
 
 
 def _start_forkserver(path: str) -> tuple[int, str] | None:

@@ -116,6 +116,18 @@ def load(argv: list[str] | None = None) -> Config:
         raise InvalidArgument(f"{args.config_file}: unknown configuration keys: {', '.join(unknown)}")
     cfg.raw = raw
 
+    given = {"data-root": args.data_root, "exec-root": args.exec_root, "hosts": args.host,
+             "debug": args.debug, "pidfile": args.pidfile, "registry-mirrors": args.registry_mirror,
+             "insecure-registries": args.insecure_registry, "log-driver": args.log_driver,
+             "default-runtime": args.default_runtime, "tls": args.tls, "tlsverify": args.tlsverify,
+             "tlscacert": args.tlscacert, "tlscert": args.tlscert, "tlskey": args.tlskey,
+             "group": args.group, "cgroup-parent": args.cgroup_parent}
+    both = [f"{k}: (from flag: {_show(v)}, from file: {_show(raw[k])})"
+            for k, v in given.items() if v is not None and k in raw]
+    if both:
+        raise InvalidArgument("the following directives are specified both as a flag and in the "
+                              "configuration file: " + ", ".join(both))
+
     def pick(flag, key, default):
         if flag is not None:
             return flag
@@ -145,3 +157,11 @@ def load(argv: list[str] | None = None) -> Config:
         if not m.startswith(("http://", "https://")):
             raise InvalidArgument(f"invalid mirror: {m!r}: must start with http:// or https://")
     return cfg
+
+
+def _show(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + " ".join(str(x) for x in v) + "]"
+    return str(v)
