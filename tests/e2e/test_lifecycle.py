@@ -167,3 +167,38 @@ def test_rename_and_restart(skiffd, busybox, client):
         assert pid1 != pid2 and skiffd.cli("inspect", "-f", "{{.State.Running}}", cid).stdout.strip() == "true"
     finally:
         skiffd.cli("rm", "-f", cid)
+
+
+def test_logs_are_bounded_and_rotate(skiffd, busybox):
+    import glob
+    import os
+    cid = skiffd.cli("run", "-d", "--log-opt", "max-size=2k", "--log-opt", "max-file=2", "busybox", "sh", "-c",
+                     "i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); done").stdout.strip()
+    try:
+        skiffd.cli("wait", cid)
+        path = skiffd.cli("inspect", "-f", "{{.LogPath}}", cid).stdout.strip()
+        files = glob.glob(path + "*")
+        assert 1 < len(files) <= 2, files
+        assert all(os.path.getsize(f) <= 2048 + 200 for f in files), [os.path.getsize(f) for f in files]
+        out = skiffd.cli("logs", cid).stdout.split()
+        assert out[-1] == "line-399" and "line-0" not in out
+        assert skiffd.cli("logs", "--tail", "2", cid).stdout.split() == ["line-398", "line-399"]
+    finally:
+        skiffd.cli("rm", "-f", cid)
+
+
+@pytest.mark.slow
+def test_default_log_cap_is_set(skiffd, busybox):
+    """Without log-opts the json-file log rotates at 20 MiB (skiff's default cap)."""
+    import glob
+    import os
+    cid = skiffd.cli("run", "-d", "busybox", "sh", "-c",
+                     "awk 'BEGIN { s = sprintf(\"%15000s\", \"\"); gsub(/ /, \"a\", s); for (i = 0; i < 1550; i++) print s }'").stdout.strip()
+    try:
+        assert skiffd.cli("wait", cid, timeout=300).stdout.strip() == "0"
+        path = skiffd.cli("inspect", "-f", "{{.LogPath}}", cid).stdout.strip()
+        files = glob.glob(path + "*")
+        assert len(files) == 2, files
+        assert max(os.path.getsize(f) for f in files) <= (20 << 20) + 64 * 1024
+    finally:
+        skiffd.cli("rm", "-f", cid)

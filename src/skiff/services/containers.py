@@ -30,6 +30,9 @@ from ..metadata.containers import ContainerStore
 log = logging.getLogger("skiff.containers")
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+#: json-file logs are capped unless log-opts say otherwise: 5 files of 20 MiB
+DEFAULT_LOG_MAX_SIZE = "20m"
+DEFAULT_LOG_MAX_FILE = "5"
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 _LEFT = ["admiring", "bold", "brave", "busy", "calm", "clever", "cool", "eager", "elegant",
@@ -413,6 +416,10 @@ class ContainerService:
         log_opts = dict(self.log_opts)
         lc = hc.get("LogConfig") or {}
         log_opts.update(lc.get("Config") or {})
+        if "max-size" not in log_opts:
+            # bounded by default (Docker's json-file is not): DEFAULT_LOG_MAX_SIZE x DEFAULT_LOG_MAX_FILE
+            log_opts["max-size"] = DEFAULT_LOG_MAX_SIZE
+            log_opts.setdefault("max-file", DEFAULT_LOG_MAX_FILE)
         runtime = self.runtime_binary(hc.get("Runtime") or self.runtime)
         t2 = time.perf_counter()
         shim = await spawn_shim(
@@ -800,6 +807,7 @@ class ContainerService:
         container next starts (None if it is removed or fails first)."""
         c = self.get(ref)
         live = self._live_of(c["Id"])
+        self.events.publish("container", "attach", c["Id"], self._attrs(c))
         if c["State"]["Running"] and live.shim is not None:
             return live.shim
         fut = asyncio.get_running_loop().create_future()
