@@ -205,3 +205,30 @@ def test_second_daemon_on_one_data_root_is_refused(registry):
         d.destroy()
         import shutil
         shutil.rmtree(d.exec_root + "-2", ignore_errors=True)
+
+
+def test_logs_have_no_gap_across_a_daemon_crash(registry):
+    """A -d container keeps running while skiffd is SIGKILLed and started
+    again; its log has every line (the shim writes it), `logs -f` and `stop`
+    work on it afterwards, and stop gives its exit code."""
+    d = Skiffd(Path(tempfile.mkdtemp(prefix="skifftest-gap-")), registry, name="gap")
+    d.start()
+    try:
+        ref = f"{registry}/library/busybox"
+        d.cli("pull", ref, check=True)
+        cid = d.cli("run", "-d", ref, "sh", "-c",
+                    "trap 'exit 3' TERM; i=0; while true; do echo n$i; i=$((i+1)); sleep 0.05; done").stdout.strip()
+        time.sleep(0.5)
+        d.stop(signal.SIGKILL)
+        time.sleep(1.0)
+        d.start()
+        time.sleep(0.5)
+        assert d.cli("stop", "-t", "5", cid).returncode == 0
+        assert d.cli("inspect", "-f", "{{.State.ExitCode}}", cid).stdout.strip() == "3"
+        lines = d.cli("logs", cid).stdout.split()
+        nums = [int(x[1:]) for x in lines]
+        assert nums == list(range(len(nums))) and len(nums) > 30, lines[:5]
+        r = d.cli("logs", "-f", cid, timeout=20)  # the container is gone: -f ends at once
+        assert r.stdout.split() == lines
+    finally:
+        d.destroy()
