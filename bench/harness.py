@@ -17,6 +17,15 @@ Results (``write_results``) go to ``bench/results/<UTC date-time>.json``:
     Side = {"cmd": [...], "samples": [s, ...], "median", "q1", "q3", "min",
             "max", "n", "error": str | null}
 
+A case's ``unit`` is "s" unless it measures something else (bytes per
+container, requests/s, MB/s, CPU seconds); with ``higher_is_better`` (rates)
+the target is the smallest acceptable ratio instead of the largest. A
+self-timed command may print a JSON object as its last line instead of a
+number: one value per metric, and the case's ``metrics`` turn each into a row
+of its own (:func:`run_case_rows`). A case with a ``runner`` is run by that
+function instead of by commands (a benchmark script of its own, e.g.
+bench/runtime.py), which returns the samples of each side.
+
 ``render_markdown`` turns one result document into docs/benchmarks.md (a table
 of medians, interquartile ranges and the ratio skiff/peer, and the machine),
 ``render_chart`` into a PNG bar chart of the ratios when matplotlib imports.
@@ -76,6 +85,28 @@ class Case:
     #: at most this many timed rounds / warm-up rounds for this case (slow cases)
     max_runs: int | None = None
     max_warmup: int | None = None
+    #: what one sample measures ("s", "B", "req/s", "MB/s", "CPU s")
+    unit: str = "s"
+    #: rates: the larger the better; the target is then a lower bound of the ratio
+    higher_is_better: bool = False
+    #: self-timed commands printing a JSON object: (key, name, title, unit, target,
+    #: higher_is_better) per row; the first one is this case's own row
+    metrics: list["Metric"] | None = None
+    #: runs the whole case itself: runner(runs, warmup) -> {"skiff": [..], "peer": [..]}
+    runner: Callable[[int, int], dict] | None = None
+
+
+@dataclass
+class Metric:
+    """One row from a self-timed command's JSON output (see :class:`Case`)."""
+
+    key: str
+    name: str
+    title: str
+    unit: str = "s"
+    target: float | None = None
+    higher_is_better: bool = False
+    note: str = ""
 
 
 @dataclass
@@ -84,10 +115,12 @@ class _Side:
     samples: list[float] = field(default_factory=list)
     error: str | None = None
 
-    def summary(self) -> dict:
-        d: dict = {"cmd": self.cmd, "samples": [round(s, 6) for s in self.samples],
+    def summary(self, key: str | None = None) -> dict:
+        samples = [float(s[key]) if key is not None else s for s in self.samples
+                   if key is None or (isinstance(s, dict) and s.get(key) is not None)]
+        d: dict = {"cmd": self.cmd, "samples": [round(s, 6) for s in samples],
                    "error": self.error}
-        d.update(stats(self.samples))
+        d.update(stats(samples))
         return d
 
 
@@ -106,11 +139,13 @@ def stats(samples: list[float]) -> dict:
 
 
 def time_command(cmd: list[str], env: dict[str, str] | None = None,
-                 timeout: float = 120.0, self_timed: bool = False) -> tuple[float, str | None]:
+                 timeout: float = 120.0, self_timed: bool = False
+                 ) -> tuple[float | dict, str | None]:
     """Run ``cmd`` once; return (seconds, error). ``error`` is None on exit
     status 0, else the status and the end of stderr. Seconds are the wall
     time of the run, or with ``self_timed`` the number the command printed
-    last on stdout (stdout is discarded otherwise)."""
+    last on stdout (stdout is discarded otherwise), or the dict of metrics
+    when that last line is a JSON object."""
     full_env = None
     if env:
         full_env = dict(os.environ)
@@ -130,9 +165,17 @@ def time_command(cmd: list[str], env: dict[str, str] | None = None,
                 if ln.strip(" ^~")][-3:]
         return elapsed, f"exit status {p.returncode}: " + " / ".join(tail)
     if self_timed:
-        lines = p.stdout.decode(errors="replace").split()
+        lines = p.stdout.decode(errors="replace").strip().splitlines()
+        last = lines[-1].strip() if lines else ""
+        if last.startswith("{"):
+            try:
+                obj = json.loads(last)
+            except ValueError:
+                return elapsed, "self-timed command printed a broken JSON object"
+            if isinstance(obj, dict):
+                return obj, None
         try:
-            return float(lines[-1]), None
+            return float(last.split()[-1]), None
         except (IndexError, ValueError):
             return elapsed, "self-timed command printed no number of seconds"
     return elapsed, None
@@ -141,53 +184,100 @@ def time_command(cmd: list[str], env: dict[str, str] | None = None,
 def run_case(case: Case, runs: int, warmup: int,
              progress: Callable[[str], None] | None = None) -> dict:
     """Run ``case`` ``warmup`` + ``runs`` rounds, alternating the sides and
-    their order each round; return the case's result dict (see module doc)."""
+    their order each round; return the case's result dict (see module doc).
+    With ``metrics``, the first metric's row (:func:`run_case_rows` gives all)."""
+    return run_case_rows(case, runs, warmup, progress)[0]
+
+
+def _sample_text(sample, unit: str, key: str | None) -> str:
+    if isinstance(sample, dict):
+        sample = sample.get(key) if key else None
+    return "-" if sample is None else fmt_value(float(sample), unit)
+
+
+def run_case_rows(case: Case, runs: int, warmup: int,
+                  progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Run ``case`` (see :func:`run_case`); return one result dict per metric
+    (one in all for a case without ``metrics``)."""
     skiff = _Side(case.skiff, error=case.skiff_error)
     peer = _Side(case.peer, error=case.peer_error)
-    result = {"name": case.name, "title": case.title, "peer_name": case.peer_name,
-              "unit": "s", "target": case.target, "note": case.note}
-    if case.skiff is None and case.peer is None:
-        result.update(status=NOT_IMPLEMENTED, skiff=skiff.summary(), peer=peer.summary(),
-                      ratio=None, meets_target=None)
-        return result
     if case.max_runs is not None:
         runs = min(runs, case.max_runs)
     if case.max_warmup is not None:
         warmup = min(warmup, case.max_warmup)
-    result["runs"], result["warmup"] = runs, warmup
-    sides = [("skiff", skiff), (case.peer_name, peer)]
-    for i in range(warmup + runs):
-        if all(side.cmd is None or side.error is not None for _, side in sides):
-            break
-        order = sides if i % 2 == 0 else sides[::-1]
-        for label, side in order:
-            if side.cmd is None or side.error is not None:
-                continue
-            elapsed, err = time_command(side.cmd, case.env, case.timeout, case.self_timed)
-            if err is not None:
-                side.error = err
+    metrics = case.metrics or [Metric(None, case.name, case.title, case.unit, case.target,
+                                      case.higher_is_better, case.note)]
+    not_there = case.skiff is None and case.peer is None and case.runner is None
+    if not not_there and case.runner is not None:
+        if skiff.error is None or peer.error is None:
+            try:
+                got = case.runner(runs, warmup)
+                skiff.samples, peer.samples = list(got["skiff"]), list(got["peer"])
                 if progress:
-                    progress(f"  {case.name}: {label} failed: {err}")
-                continue
-            if i >= warmup:
-                side.samples.append(elapsed)
-        if progress and i >= warmup:
-            progress(f"  {case.name} round {i - warmup + 1}/{runs}: "
-                     + ", ".join(f"{lbl} {_fmt(s.samples[-1]) if s.samples and s.error is None else '-'}"
-                                 for lbl, s in sides))
-    s_sum, p_sum = skiff.summary(), peer.summary()
-    ratio = None
-    if s_sum["median"] and p_sum["median"] and skiff.error is None and peer.error is None:
-        ratio = s_sum["median"] / p_sum["median"]
-    if case.skiff is None or case.peer is None:
-        status = NOT_IMPLEMENTED
-    elif skiff.error or peer.error:
-        status = "failed"
-    else:
-        status = "ok"
-    meets = None if ratio is None or case.target is None else ratio <= case.target
-    result.update(status=status, skiff=s_sum, peer=p_sum, ratio=ratio, meets_target=meets)
-    return result
+                    progress(f"  {case.name}: " + ", ".join(
+                        f"{lbl} median {_sample_text(stats(sd.samples)['median'], case.unit, None)}"
+                        for lbl, sd in (("skiff", skiff), (case.peer_name, peer))))
+            except Exception as e:  # reported in the row, the other cases still run
+                skiff.error = peer.error = f"{type(e).__name__}: {e}"
+                if progress:
+                    progress(f"  {case.name}: failed: {e}")
+    elif not not_there:
+        sides = [("skiff", skiff), (case.peer_name, peer)]
+        for i in range(warmup + runs):
+            if all(side.cmd is None or side.error is not None for _, side in sides):
+                break
+            order = sides if i % 2 == 0 else sides[::-1]
+            for label, side in order:
+                if side.cmd is None or side.error is not None:
+                    continue
+                elapsed, err = time_command(side.cmd, case.env, case.timeout, case.self_timed)
+                if err is None and case.metrics and not isinstance(elapsed, dict):
+                    err = "self-timed command printed a number, not its JSON metrics"
+                if err is not None:
+                    side.error = err
+                    if progress:
+                        progress(f"  {case.name}: {label} failed: {err}")
+                    continue
+                if i >= warmup:
+                    side.samples.append(elapsed)
+            if progress and i >= warmup:
+                m0 = metrics[0]
+                progress(f"  {case.name} round {i - warmup + 1}/{runs}: "
+                         + ", ".join(f"{lbl} {_sample_text(s.samples[-1], m0.unit, m0.key) if s.samples and s.error is None else '-'}"
+                                     for lbl, s in sides))
+    rows = []
+    for m in metrics:
+        result = {"name": m.name, "title": m.title, "peer_name": case.peer_name,
+                  "unit": m.unit, "higher_is_better": m.higher_is_better,
+                  "target": m.target, "note": m.note}
+        s_sum, p_sum = skiff.summary(m.key), peer.summary(m.key)
+        if not_there:
+            result.update(status=NOT_IMPLEMENTED, skiff=s_sum, peer=p_sum,
+                          ratio=None, meets_target=None)
+            rows.append(result)
+            continue
+        result["runs"], result["warmup"] = runs, warmup
+        ratio = None
+        if s_sum["median"] is not None and p_sum["median"] and skiff.error is None \
+                and peer.error is None:
+            ratio = s_sum["median"] / p_sum["median"]
+        if case.runner is None and (case.skiff is None or case.peer is None):
+            status = NOT_IMPLEMENTED
+        elif skiff.error or peer.error:
+            status = "failed"
+        elif s_sum["n"] == 0 or p_sum["n"] == 0:
+            status = "failed"
+            for d in (s_sum, p_sum):
+                if d["n"] == 0:
+                    d["error"] = f"no value of {m.key or 'the measure'} was reported"
+        else:
+            status = "ok"
+        meets = None
+        if ratio is not None and m.target is not None:
+            meets = ratio >= m.target if m.higher_is_better else ratio <= m.target
+        result.update(status=status, skiff=s_sum, peer=p_sum, ratio=ratio, meets_target=meets)
+        rows.append(result)
+    return rows
 
 
 def _read(path: str) -> str:
@@ -279,6 +369,28 @@ def latest_results(results_dir: Path = RESULTS_DIR, mode: str = "full") -> Path 
     return files[-1] if files else None
 
 
+def fmt_value(value: float | None, unit: str = "s") -> str:
+    """``value`` in ``unit`` for a reader: seconds as s/ms, bytes as KiB/MiB,
+    anything else with 3 significant digits and the unit."""
+    if value is None:
+        return "-"
+    if unit == "s":
+        return _fmt(value)
+    if unit == "B":
+        if abs(value) >= 2**20:
+            return f"{value / 2**20:.2f} MiB"
+        return f"{value / 2**10:.0f} KiB"
+    if unit == "%":
+        return f"{value:.2f} %"
+    if unit == "":
+        return f"{value:g}"
+    if unit == "CPU s":
+        return f"{value:.2f} CPU s" if value >= 0.1 else f"{value * 1000:.0f} CPU ms"
+    if abs(value) >= 100:
+        return f"{value:,.0f} {unit}"
+    return f"{value:.3g} {unit}"
+
+
 def _fmt(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -289,12 +401,15 @@ def _fmt(seconds: float | None) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds >= 0.01 else f"{seconds * 1000:.2f} ms"
 
 
-def _side_cell(side: dict) -> str:
+def _side_cell(side: dict, unit: str = "s") -> str:
     if side.get("error"):
         return "failed"
     if not side.get("n"):
         return "-"
-    return f"{_fmt(side['median'])} ({_fmt(side['q1'])}–{_fmt(side['q3'])})"
+    if side["n"] == 1:
+        return fmt_value(side["median"], unit)
+    return (f"{fmt_value(side['median'], unit)} "
+            f"({fmt_value(side['q1'], unit)}–{fmt_value(side['q3'], unit)})")
 
 
 def render_markdown(doc: dict, chart_name: str | None = None,
@@ -310,16 +425,19 @@ def render_markdown(doc: dict, chart_name: str | None = None,
         + f" ({doc['date']}, {doc['mode']} mode). Do not edit by hand: run `make bench`.",
         "",
         f"Each case runs skiff and its peer alternately, run by run: {doc['warmup']} warm-up "
-        f"rounds not counted, then {doc['runs']} timed rounds. Times are wall-clock, end to end "
-        "through each CLI; cells give the median and, in brackets, the interquartile range. "
-        "The ratio is skiff's median over the peer's: below 1 skiff is faster.",
+        f"rounds not counted, then {doc['runs']} timed rounds (slow cases fewer: see the row). "
+        "Times are wall-clock, end to end through each CLI unless the row says otherwise; "
+        "cells give the median and, in brackets, the interquartile range. "
+        "The ratio is skiff's median over the peer's: for times, memory and CPU below 1 "
+        "is better for skiff; for rates (req/s, MB/s; target marked ≥) above 1 is.",
         "",
         "| benchmark | skiff | peer | peer time | skiff/peer | target | status |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in doc["cases"]:
         ratio = "-" if c.get("ratio") is None else f"{c['ratio']:.2f}"
-        target = "-" if c.get("target") is None else f"≤ {c['target']:g}"
+        target = "-" if c.get("target") is None else \
+            f"{'≥' if c.get('higher_is_better') else '≤'} {c['target']:g}"
         status = c["status"]
         if status == "ok" and c.get("meets_target") is False:
             status = "ok, target missed"
@@ -328,8 +446,9 @@ def render_markdown(doc: dict, chart_name: str | None = None,
         title = c["title"]
         if c.get("runs") is not None and (c["runs"], c["warmup"]) != (doc["runs"], doc["warmup"]):
             title += f" ({c['warmup']}+{c['runs']} rounds)"
-        lines.append(f"| {title} | {_side_cell(c['skiff'])} | {c['peer_name']} | "
-                     f"{_side_cell(c['peer'])} | {ratio} | {target} | {status} |")
+        unit = c.get("unit", "s")
+        lines.append(f"| {title} | {_side_cell(c['skiff'], unit)} | {c['peer_name']} | "
+                     f"{_side_cell(c['peer'], unit)} | {ratio} | {target} | {status} |")
     errors = [(c, side) for c in doc["cases"] for side in ("skiff", "peer")
               if c[side].get("error")]
     notes = [c for c in doc["cases"] if c.get("note")]
@@ -340,6 +459,21 @@ def render_markdown(doc: dict, chart_name: str | None = None,
         for c, side in errors:
             who = "skiff" if side == "skiff" else c["peer_name"]
             lines.append(f"- {c['title']}, {who}: {c[side]['error']}")
+    with_target = [c for c in doc["cases"] if c.get("target") is not None]
+    if with_target:
+        met = [c["title"] for c in with_target if c.get("meets_target") is True]
+        missed = [c["title"] for c in with_target if c.get("meets_target") is False]
+        unmeasured = [c["title"] for c in with_target if c.get("meets_target") is None]
+        lines += ["", "## Targets", "",
+                  f"Met ({len(met)} of {len(with_target)}): " + ("; ".join(met) or "none") + ".",
+                  "",
+                  f"Missed ({len(missed)}): " + ("; ".join(
+                      f"{c['title']} ({c['ratio']:.2f} against "
+                      f"{'≥' if c.get('higher_is_better') else '≤'} {c['target']:g})"
+                      for c in with_target if c.get("meets_target") is False) or "none") + "."]
+        if unmeasured:
+            lines += ["", "Not measured (failed or not implemented yet): "
+                      + "; ".join(unmeasured) + "."]
     if chart_name:
         lines += ["", f"![ratio skiff/peer per benchmark]({chart_name})"]
     lines += [
@@ -363,20 +497,46 @@ def render_markdown(doc: dict, chart_name: str | None = None,
         "## Commands",
         "",
     ]
+    # rows measured by one command (the metrics of one case) list it once
+    groups: dict[tuple, list[dict]] = {}
     for c in doc["cases"]:
         if c["skiff"].get("cmd") or c["peer"].get("cmd"):
-            lines.append(f"- {c['title']}: skiff `{shlex.join(c['skiff'].get('cmd') or ['-'])}`; "
-                         f"{c['peer_name']} `{shlex.join(c['peer'].get('cmd') or ['-'])}`")
+            key = (tuple(c["skiff"].get("cmd") or ()), tuple(c["peer"].get("cmd") or ()))
+            groups.setdefault(key, []).append(c)
+    for (scmd, pcmd), cs in groups.items():
+        lines.append(f"- {'; '.join(c['title'] for c in cs)}: skiff `{shlex.join(scmd or ['-'])}`; "
+                     f"{cs[0]['peer_name']} `{shlex.join(pcmd or ['-'])}`")
     lines += ["", "How to run them, and what each needs: `bench/README.md`.", ""]
+    lines += ["## Closing note", "", closing_note(doc), ""]
     return "\n".join(lines)
+
+
+def closing_note(doc: dict) -> str:
+    """One paragraph quoting every ratio skiff/peer of ``doc`` and whether
+    its target is met (the end of docs/benchmarks.md)."""
+    parts = []
+    for c in doc["cases"]:
+        if c.get("ratio") is None:
+            why = c["status"] if c["status"] != "ok" else "no ratio"
+            parts.append(f"{c['title']}: {why}")
+            continue
+        t = ""
+        if c.get("target") is not None:
+            op = "≥" if c.get("higher_is_better") else "≤"
+            t = f" (target {op} {c['target']:g}: {'met' if c.get('meets_target') else 'missed'})"
+        parts.append(f"{c['title']}: {c['ratio']:.2f}{t}")
+    load = doc["machine"].get("load_average_at_start")
+    tail = (f" Load average at the start {load}, at the end "
+            f"{doc['machine'].get('load_average_at_end')}." if load else "")
+    return ("Ratios skiff/peer of the medians in this run: " + "; ".join(parts) + "." + tail)
 
 
 def render_chart(doc: dict, png: Path) -> bool:
     """Draw the ratio skiff/peer of each measured case as a bar chart into
     ``png``; False (and nothing written) when matplotlib is not installed or
     no case has a ratio."""
-    rows = [(c["title"], c["ratio"], c.get("target")) for c in doc["cases"]
-            if c.get("ratio") is not None]
+    rows = [(c["title"], c["ratio"], c.get("target"), bool(c.get("higher_is_better")))
+            for c in doc["cases"] if c.get("ratio") is not None]
     if not rows:
         return False
     try:
@@ -385,23 +545,29 @@ def render_chart(doc: dict, png: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(rows) + 1.6))
-    names = [r[0] for r in rows][::-1]
+    fig, ax = plt.subplots(figsize=(11, 0.5 * len(rows) + 1.8))
+    names = [r[0] + (" (↑ better)" if r[3] else "") for r in rows][::-1]
     ratios = [r[1] for r in rows][::-1]
-    # green: meets its target (or, with none, is faster than the peer)
-    colours = ["#2a9d8f" if r[1] <= (r[2] if r[2] is not None else 1.0) else "#e76f51"
-               for r in rows][::-1]
-    ax.barh(names, ratios, color=colours)
+
+    # green: target met, red: missed, grey: no target (context rows)
+    def colour(r) -> str:
+        if r[2] is None:
+            return "#9e9e9e"
+        return "#2a9d8f" if (r[1] >= r[2] if r[3] else r[1] <= r[2]) else "#e76f51"
+    ax.barh(names, ratios, color=[colour(r) for r in rows][::-1])
     ax.axvline(1.0, color="black", linewidth=1, label="peer = 1")
-    targets = {r[2] for r in rows if r[2] is not None}
-    for t in sorted(targets):
-        ax.axvline(t, color="grey", linestyle="--", linewidth=1, label=f"target {t:g}")
-    for y, r in enumerate(ratios):
-        ax.text(r, y, f" {r:.2f}", va="center")
-    ax.set_xlabel("median time, skiff / peer (lower is better)")
+    first = True
+    for y, r in enumerate(rows[::-1]):
+        ax.text(r[1], y, f" {r[1]:.2f}", va="center")
+        if r[2] is not None:
+            ax.plot([r[2], r[2]], [y - 0.4, y + 0.4], color="black", linestyle="--",
+                    linewidth=1.5, label="target" if first else None)
+            first = False
+    ax.set_xlabel("median, skiff / peer (lower is better unless marked ↑)\n"
+                  "green: target met, red: missed, grey: no target")
     ax.set_title(f"skiff vs peers, {doc['date']}")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
-    ax.set_xlim(0, max(ratios + [1.0]) * 1.25)
+    ax.legend(loc="lower right", fontsize="small")
+    ax.set_xlim(0, max(ratios + [1.0]) * 1.2)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=100)
@@ -431,9 +597,13 @@ def print_table(doc: dict, out=sys.stdout) -> None:
           f"{'skiff IQR':>17} {'peer IQR':>17} {'ratio':>6}  status", file=out)
     for c in doc["cases"]:
         s, p = c["skiff"], c["peer"]
-        iqr = (lambda d: f"{_fmt(d['q1'])}–{_fmt(d['q3'])}" if d.get("n") else "-")
+        u = c.get("unit", "s")
+        iqr = (lambda d: f"{fmt_value(d['q1'], u)}–{fmt_value(d['q3'], u)}" if d.get("n") else "-")
         ratio = "-" if c.get("ratio") is None else f"{c['ratio']:.2f}"
-        print(f"{c['title'][:40]:40} {_fmt(s.get('median')):>13} {_fmt(p.get('median')):>13} "
+        if c.get("meets_target") is not None:
+            ratio += "*" if c["meets_target"] else "!"
+        print(f"{c['title'][:40]:40} {fmt_value(s.get('median'), u):>13} "
+              f"{fmt_value(p.get('median'), u):>13} "
               f"{iqr(s):>17} {iqr(p):>17} {ratio:>6}  {c['status']}", file=out)
         for side, who in (("skiff", "skiff"), ("peer", c["peer_name"])):
             if c[side].get("error"):

@@ -3,8 +3,9 @@
 # dockerd that touches nothing of a system Docker (its own data root, exec root,
 # socket and pid file) and is stopped by pid afterwards.
 #
-#   docker-peer.sh install        install docker.io if missing, without enabling
-#                                 or starting its system service
+#   docker-peer.sh install        install docker.io (and wrk, the load tool of the
+#                                 benchmarks) if missing, without enabling or
+#                                 starting docker's system service
 #   docker-peer.sh start          start the private dockerd, wait for /_ping
 #   docker-peer.sh load [TAR]     docker load TAR (default: the fixture
 #                                 busybox.docker.tar) so that busybox:latest exists
@@ -71,6 +72,13 @@ running_pid() {
 }
 
 cmd_install() {
+    # wrk: the load tool of the requests/s benchmark
+    if ! command -v wrk >/dev/null; then
+        log "installing wrk"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk >&2 || \
+            { apt-get update -q >&2 && \
+              DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk >&2; }
+    fi
     if command -v dockerd >/dev/null && [ -x /usr/bin/docker ]; then
         return 0
     fi

@@ -7,6 +7,11 @@
 #                               on 127.0.0.1:$PORT (5000) filled with them
 #   scripts/fixtures.sh stop    stop the registry
 #   scripts/fixtures.sh images  only the images
+#   scripts/fixtures.sh debian  also debian:bookworm (benchmarks): built once
+#                               with make_images.py --debian into
+#                               $SKIFF_FIXTURES_DEBIAN (/var/cache/skiff-test-
+#                               fixtures-debian, mmdebstrap, minutes) and pushed
+#                               to the registry (started if need be)
 #
 # The shared dir is ../shared beside the repo (SKIFF_SHARED overrides); it may
 # be read-only (CI): everything written goes to $SKIFF_FIXTURES and /tmp.
@@ -16,6 +21,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${SKIFF_SHARED:-$REPO/../shared}
 FIXTURES=${SKIFF_FIXTURES:-/var/cache/skiff-test-fixtures}
 PORT=${SKIFF_TEST_REGISTRY_PORT:-5000}
+FIXTURES_DEBIAN=${SKIFF_FIXTURES_DEBIAN:-/var/cache/skiff-test-fixtures-debian}
 
 log() { echo "fixtures: $*" >&2; }
 
@@ -56,6 +62,21 @@ start)
     fi
     ;;
 images) images ;;
+debian)
+    images
+    "$SHARED/fixtures/registry" start "$PORT" >&2
+    if registry_has library/debian bookworm; then
+        log "registry 127.0.0.1:$PORT already holds debian:bookworm"
+    else
+        if ! grep -q 'debian:bookworm' "$FIXTURES_DEBIAN/oci/index.json" 2>/dev/null; then
+            log "building debian:bookworm into $FIXTURES_DEBIAN (mmdebstrap: a few minutes)"
+            mkdir -p "$FIXTURES_DEBIAN"
+            python3 "$SHARED/fixtures/make_images.py" "$FIXTURES_DEBIAN" --debian >/dev/null
+        fi
+        # the same busybox, layered and web (deterministic digests) plus debian
+        "$SHARED/fixtures/registry" push "$FIXTURES_DEBIAN" "$PORT" >&2
+    fi
+    ;;
 stop) "$SHARED/fixtures/registry" stop "$PORT" ;;
-*) sed -n '2,13p' "$0"; exit 2 ;;
+*) sed -n '2,18p' "$0"; exit 2 ;;
 esac

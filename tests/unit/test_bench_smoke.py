@@ -204,3 +204,22 @@ def test_timed_ops_process_accounting_on_this_process():
     finally:
         child.kill()
         child.wait()
+
+
+def test_leftovers_of_the_bench_daemon_are_reaped_by_their_command_line(monkeypatch, tmp_path):
+    import os
+    import run_latency
+    root = f"/run/skifftest-reap-{os.getpid()}"  # never a real exec root
+    monkeypatch.setattr(run_latency, "SKIFF_EXEC_ROOT", root)
+    monkeypatch.setattr(run_latency, "log", lambda msg: None)
+    mine = subprocess.Popen(["sh", "-c", "sleep 30", f"{root}/shim-forkserver.sock"])
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        run_latency._reap_leftovers()
+        assert mine.wait(5) == -9
+        assert other.poll() is None
+    finally:
+        for p in (mine, other):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
