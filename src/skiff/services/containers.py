@@ -357,7 +357,11 @@ class ContainerService:
                 await shim.start()
                 pid = shim.pid
             except BaseException as e:
-                self._cleanup_runtime(cid)
+                # the shim and the container's init exist: end them, never
+                # leave a container running that the record says is not
+                await self._abort_start(cid, shim)
+                c["State"].update(Error=str(e), ExitCode=128)
+                self._save(c)
                 raise SkiffError(f"failed to start container {cid}: {e}") from e
             st = c["State"]
             st.update(Status="running", Running=True, Restarting=False, Pid=int(pid or 0), ExitCode=0,
@@ -1129,6 +1133,26 @@ class ContainerService:
                     shutil.rmtree(os.path.join(self.data_root, "containers", info.key), ignore_errors=True)
         except Exception as e:
             log.warning("cleaning orphaned snapshots: %s", e)
+
+    async def _abort_start(self, cid: str, shim) -> None:
+        """A start that failed after the shim made the container: kill what
+        runs (through the shim, then the runtime's forced delete, which ends
+        whatever is left in the cgroup), close the shim, clean the bundle."""
+        try:
+            await shim.kill(_signal.SIGKILL, all=True)
+        except Exception as e:
+            log.debug("abort %s: kill: %s", cid, e)
+        try:
+            await asyncio.wait_for(shim.wait(), 5)
+        except Exception:
+            pass
+        try:
+            await shim.close()
+        except Exception:
+            pass
+        self._force_delete(cid)
+        self._kill_orphan_shim(cid)
+        self._cleanup_runtime(cid)
 
     async def _thaw_if_left_frozen(self, c: dict, shim) -> None:
         """A daemon that died during `cp` (which freezes the container) leaves
