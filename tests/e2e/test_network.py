@@ -339,3 +339,44 @@ def test_mac_address_and_ip_without_network(skiffd, busybox, client):
     assert r.stdout.strip() == "02:42:ac:11:00:99", r.stderr
     r = run("run", "--rm", "--ip", "10.9.9.9", "busybox", "true")
     assert r.returncode == 125 and "user defined networks only" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("client", ["cli", "docker"])
+def test_udp_port_publishing(skiffd, busybox, client):
+    """-p HOST:PORT/udp: a datagram from the host reaches a server in the
+    container's network namespace through kernel DNAT and the answer comes
+    back. The fixture busybox has neither `nc -u` nor udpsvd, so the server
+    is the host's python run in the container's netns (nsenter --net)."""
+    import socket as _s
+    import subprocess as _sp
+    import sys as _sys
+    run = skiffd.cli if client == "cli" else skiffd.docker
+    port = 18600 + (0 if client == "cli" else 1)
+    cid = run("run", "-d", "-p", f"127.0.0.1:{port}:5353/udp", "busybox", "sleep", "60").stdout.strip()
+    server = None
+    try:
+        assert run("port", cid).stdout.strip() == f"5353/udp -> 127.0.0.1:{port}"
+        pid = skiffd.cli("inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
+        code = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                "s.bind(('0.0.0.0', 5353)); print('ready', flush=True)\n"
+                "while True:\n d, a = s.recvfrom(100); s.sendto(b'got:' + d, a)")
+        server = _sp.Popen(["nsenter", f"--net=/proc/{pid}/ns/net", _sys.executable, "-c", code],
+                           stdout=_sp.PIPE, text=True)
+        assert server.stdout.readline().strip() == "ready"
+        s = _s.socket(_s.AF_INET, _s.SOCK_DGRAM)
+        s.settimeout(1)
+        reply = b""
+        for _ in range(10):
+            s.sendto(b"ping", ("127.0.0.1", port))
+            try:
+                reply = s.recv(100)
+                break
+            except _s.timeout:
+                continue
+        s.close()
+        assert reply == b"got:ping", reply
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        skiffd.cli("rm", "-f", cid)
