@@ -103,7 +103,8 @@ def test_events_cli(skiffd, busybox):
         assert r.returncode == 0, r.stderr
         lines = r.stdout.splitlines()
         actions = [l.split()[2] for l in lines]
-        assert actions[:2] == ["create", "start"] and actions[-1] == "destroy", lines
+        # an attached `run` is create, attach, start, die, destroy (Docker's order)
+        assert actions[:3] == ["create", "attach", "start"] and actions[-1] == "destroy", lines
         die = [l for l in lines if l.split()[2] == "die"][0]
         # "TIME container die ID (exitCode=0, image=busybox, name=skifftest-evcli)"
         assert die.split()[1] == "container" and die.split()[3] == cid

@@ -45,7 +45,7 @@ echo '## ulimit'; ulimit -a
 echo '## hostname'; hostname; cat /proc/sys/kernel/domainname
 echo '## mounts'; awk '{print $2, $3}' /proc/self/mounts | sort
 echo '## mount options'; awk '$2 !~ /^\/sys\/fs\/cgroup/ {print $2, $4}' /proc/self/mounts | sed -E 's/,(size|nr_inodes|mode|gid|ptmxmode|inode64)=[^,]*//g' | sort
-echo '## masked'; for p in /proc/kcore /proc/keys /proc/timer_list /sys/firmware /proc/acpi /proc/scsi; do [ -e $p ] && (ls -ld $p | awk '{print $1}'; cat $p 2>&1 | head -c 40; echo); done
+echo '## masked'; for p in /proc/kcore /proc/keys /proc/timer_list /sys/firmware /proc/acpi /proc/scsi; do [ -e $p ] && (ls -ld $p | awk '{print $1}'; head -c 16 $p 2>/dev/null | wc -c); done
 echo '## readonly'; for p in /proc/sys /proc/sysrq-trigger /proc/bus /proc/irq; do touch $p/x 2>&1 | sed 's/touch: //'; done
 echo '## cgroup'; for f in memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes pids/pids.max cpu,cpuacct/cpu.shares cpu,cpuacct/cpu.cfs_quota_us cpu,cpuacct/cpu.cfs_period_us; do [ -e /sys/fs/cgroup/$f ] && echo "$f $(cat /sys/fs/cgroup/$f)"; done
 echo '## sysctl'; cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax
