@@ -232,3 +232,21 @@ def test_logs_have_no_gap_across_a_daemon_crash(registry):
         assert r.stdout.split() == lines
     finally:
         d.destroy()
+
+
+def test_clean_stop_leaves_no_socket_bridge_or_table(registry):
+    import hashlib
+    import subprocess
+    d = Skiffd(Path(tempfile.mkdtemp(prefix="skifftest-clean-")), registry, name="clean")
+    d.start()
+    try:
+        assert d.cli("run", "--rm", f"{registry}/library/busybox", "true").returncode == 0
+        h = hashlib.sha256(d.exec_root.encode()).hexdigest()[:6]
+        ip_links = lambda: subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        nft_tables = lambda: subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        assert f"skiff0-{h}" in ip_links() and f"skiff-{h}" in nft_tables()
+        d.stop()
+        assert not os.path.exists(d.sock)
+        assert f"skiff0-{h}" not in ip_links() and f"skiff-{h}" not in nft_tables()
+    finally:
+        d.destroy()

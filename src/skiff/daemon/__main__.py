@@ -92,6 +92,12 @@ async def _serve(cfg) -> int:
     await runner.cleanup()
     if forkserver:
         _stop_forkserver(*forkserver)
+    for host in cfg.hosts:  # the sockets go with the daemon, as dockerd's
+        if host.startswith("unix://") or host.startswith("/"):
+            try:
+                os.unlink(host[len("unix://"):] if host.startswith("unix://") else host)
+            except OSError:
+                pass
     if cfg.pidfile:
         try:
             os.unlink(cfg.pidfile)
