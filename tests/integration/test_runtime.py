@@ -93,10 +93,20 @@ def _devnull():
     return _DEVNULL
 
 
-def wait_exit(pid, timeout=20):
+REAPED = "reaped by the runtime"
+
+
+def wait_exit(pid, timeout=20, reaped_ok=False):
+    """The exit code of our child ``pid``; with ``reaped_ok``, REAPED when
+    delete --force already reaped it (it kills the cgroup and reaps)."""
     deadline = time.monotonic() + timeout
     while True:
-        p, status = os.waitpid(pid, os.WNOHANG)
+        try:
+            p, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            if reaped_ok:
+                return REAPED
+            raise
         if p == pid:
             return os.waitstatus_to_exitcode(status)
         if time.monotonic() > deadline:
@@ -272,7 +282,8 @@ def test_kill_all_and_force_delete(bundle):
     with pytest.raises(Conflict):
         rt.delete(root, bundle.id)
     rt.delete(root, bundle.id, force=True)
-    assert wait_exit(pid) == -signal.SIGKILL
+    assert wait_exit(pid, reaped_ok=True) in (-signal.SIGKILL, REAPED)
+    assert not os.path.exists(f"/proc/{pid}")
 
 
 def test_memory_and_pids_limits(bundle):
@@ -541,7 +552,8 @@ def test_pause_resume_and_pids(bundle):
     assert rt.state(root, bundle.id)["status"] == "running"
     rt.pause(root, bundle.id)
     rt.delete(root, bundle.id, force=True)  # thaws, then kills
-    assert wait_exit(pid) == -signal.SIGKILL
+    assert wait_exit(pid, reaped_ok=True) in (-signal.SIGKILL, REAPED)
+    assert not os.path.exists(f"/proc/{pid}")
 
 
 def test_exec_joins_the_container(bundle):
