@@ -1,0 +1,30 @@
+"""`make bench-smoke` inside `make test`: every benchmark of bench/run_latency.py
+runs once, skiff against Docker (and runc), so the harness and its set-up
+cannot rot. No timing is asserted: only that every side ran."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_bench_smoke_runs_every_case(registry):
+    if shutil.which("dockerd") is None:
+        pytest.fail("dockerd is not installed: .ci/run installs docker.io (scripts/install.sh --test)")
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "run_latency.py"), "--smoke"],
+                       capture_output=True, text=True, timeout=900, cwd=str(REPO),
+                       env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    rows = [l for l in r.stdout.splitlines() if re.match(r"^\(\d\)", l)]
+    assert len(rows) >= 10, r.stdout[-3000:]
+    bad = [l for l in rows if not (l.rstrip().endswith(" ok") or l.rstrip().endswith("not implemented yet"))]
+    assert not bad, bad
