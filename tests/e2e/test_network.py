@@ -380,3 +380,37 @@ def test_udp_port_publishing(skiffd, busybox, client):
             server.kill()
             server.wait()
         skiffd.cli("rm", "-f", cid)
+
+
+def test_stored_default_subnet_taken_by_another_is_replaced(registry, tmp_path):
+    """A daemon whose stored default-bridge subnet is now routed by someone
+    else (another daemon, Docker) picks a free one at start, instead of
+    bringing up a second bridge on the same subnet."""
+    import json as _json
+    from skiffd_harness import Skiffd
+
+    def subnet(d):
+        r = d.cli("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "bridge")
+        return r.stdout.strip()
+
+    b = Skiffd(tmp_path / "b", registry, name="subb")
+    a = Skiffd(tmp_path / "a", registry, name="suba")
+    try:
+        b.start()
+        taken = subnet(b)
+        assert taken
+        b.stop()
+        cfg = _json.load(open(a.config))
+        import ipaddress
+        net = ipaddress.ip_network(taken)
+        cfg["bip"] = f"{next(net.hosts())}/{net.prefixlen}"
+        _json.dump(cfg, open(a.config, "w"))
+        a.start()
+        assert subnet(a) == taken
+        b.start()
+        assert subnet(b) != taken and subnet(b), subnet(b)
+        r = b.cli("run", "--rm", f"{registry}/library/busybox", "true")
+        assert r.returncode == 0, r.stderr
+    finally:
+        a.destroy()
+        b.destroy()

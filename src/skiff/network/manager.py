@@ -202,7 +202,9 @@ class NetworkManager:
             if br is not None:
                 self.ipam.drop_network(br["Id"])
             if not want_subnet:
-                used = [u for u in netlink.host_networks() if not self._is_ours(u)]
+                # every routed network counts, the stored (stale) default one
+                # included: it is being replaced because someone else holds it
+                used = list(netlink.host_networks())
                 used += [self._subnet(n)[0] for n in nets.values() if n["Name"] != "bridge" and self._subnet(n)[0]]
                 s = pick_subnet(used, self.pools)
                 want_subnet, want_gw = str(s), str(next(s.hosts()))
