@@ -84,7 +84,8 @@ _RLIMITS = {
 }
 
 
-def _default_mounts(shm_size: int) -> list[dict]:
+def _default_mounts(shm_size: int | str) -> list[dict]:
+    """Docker's default mounts; ``shm_size`` in bytes or as "65536k"."""
     return [
         {"destination": "/proc", "type": "proc", "source": "proc",
          "options": ["nosuid", "noexec", "nodev"]},

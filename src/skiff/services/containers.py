@@ -64,32 +64,9 @@ def parse_rfc3339(s: str) -> float:
     return base.timestamp() + frac
 
 
-def human_duration(seconds: float) -> str:
-    """docker/go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = int(seconds / 60)
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = int(seconds / 3600 + 0.5)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
+# docker/go-units HumanDuration: one implementation, a standard-library module
+# the CLI shares (ps's "Up 3 seconds" is built here, images' "2 years ago" there)
+from ..cli.units import human_duration  # noqa: E402,F401
 
 
 def signal_number(sig: str | int | None, default: int = _signal.SIGKILL) -> int:

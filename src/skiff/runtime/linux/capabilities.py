@@ -29,11 +29,8 @@ CAPS: dict[str, int] = {
 }
 
 #: Docker's default capability set (moby oci/caps/defaults.go)
-DOCKER_DEFAULT = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-    "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-]
+# Docker's default set (moby oci/caps/defaults.go): one list, kept in the spec builder
+from skiff.runtime.spec import DEFAULT_CAPABILITIES as DOCKER_DEFAULT  # noqa: E402
 
 
 def last_cap() -> int:
