@@ -101,17 +101,21 @@ def wait_exit(pid, timeout=20, reaped_ok=False):
     delete --force already reaped it (it kills the cgroup and reaps)."""
     deadline = time.monotonic() + timeout
     while True:
+        # reap any child, not only ``pid``: an init (PID 1 of its namespace)
+        # cannot finish exiting while a zombie of ours is still in its
+        # namespace (a failed exec's process), so waiting on it alone deadlocks
         try:
-            p, status = os.waitpid(pid, os.WNOHANG)
+            p, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             if reaped_ok:
                 return REAPED
             raise
         if p == pid:
             return os.waitstatus_to_exitcode(status)
+        if p:
+            continue
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
             raise AssertionError("container did not exit in time")
         time.sleep(0.005)
 
