@@ -117,3 +117,51 @@ def test_v1_more_resources_real():
                 os.rmdir(f"/sys/fs/cgroup/{ctrl}/skifftest")
             except OSError:
                 pass
+
+
+def _cgroup_of(pid: int, hierarchy: str) -> str:
+    for line in open(f"/proc/{pid}/cgroup"):
+        _, ctrls, path = line.rstrip("\n").split(":", 2)
+        if hierarchy in ctrls.split(","):
+            return path
+    raise AssertionError(f"{hierarchy} not in /proc/{pid}/cgroup")
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_v1_apply_self_moves_the_whole_process(threads):
+    """apply(own pid): a single-threaded process moves itself through the
+    ``tasks`` files (no threadgroup lock), a multi-threaded one through
+    cgroup.procs; either way every thread lands in the cgroup on every
+    hierarchy, and cgroup.procs lists the process."""
+    m = V1Manager(f"/skifftest/cg-self-{os.getpid()}-{threads}")
+    m.create()
+    r, w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            import threading
+            stop = threading.Event()
+            for _ in range(threads - 1):
+                threading.Thread(target=stop.wait, daemon=True).start()
+            m.apply(os.getpid())
+            os.write(w, b"1")
+            os.read(go_r, 1)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(r, 1) == b"1"
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        assert len(tids) == threads
+        for name, d in m.paths().items():
+            assert m.path in _cgroup_of(pid, name if name != "systemd" else "name=systemd")
+            assert [int(x) for x in open(f"{d}/cgroup.procs").read().split()] == [pid]
+            assert sorted(int(x) for x in open(f"{d}/tasks").read().split()) == tids
+    finally:
+        os.write(go_w, b"1")
+        os.waitpid(pid, 0)
+        for fd in (r, w, go_r, go_w):
+            os.close(fd)
+        m.remove()
+        V1Manager("/skifftest").remove()
+    assert not any(os.path.exists(p) for p in m.paths().values())

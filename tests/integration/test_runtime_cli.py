@@ -188,3 +188,36 @@ def test_state_kill_delete_in_every_phase(bundle, tmp_path):
     _cli(bundle, "delete", bundle.id)
     wait_exit(pid)
     assert not (bundle.root / bundle.id).exists()
+
+
+# modules whose import costs milliseconds and that `run` does not need
+# (json -> re -> enum ~6 ms, signal -> enum, typing ~3 ms, logging, argparse)
+_HEAVY = ("json", "re", "enum", "typing", "signal", "logging", "argparse", "subprocess",
+          "tempfile", "socket")
+
+
+def test_run_import_path_is_lean(bundle, tmp_path):
+    """`skiff-runtime run` of a plain bundle loads none of the heavy stdlib
+    modules (issue 3's speed target counts Python start-up)."""
+    bundle.spec["process"]["args"] = ["true"]
+    bundle.write()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "skiff.runtime.cli",
+                        "--root", str(bundle.root), "run", "--bundle", str(bundle.path),
+                        bundle.id], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    loaded = {line.split("|")[2].strip() for line in r.stderr.splitlines()
+              if line.startswith("import time:") and "self [us]" not in line}
+    assert "skiff.runtime.linux.container" in loaded  # the parse worked
+    assert sorted(loaded & set(_HEAVY)) == []
+
+
+def test_signal_names_and_numbers(bundle):
+    from skiff.errors import InvalidArgument
+    from skiff.runtime.cli import parse_signal
+    assert [parse_signal(s) for s in ("TERM", "SIGTERM", "term", "15", "KILL", "sigusr1",
+                                      "WINCH", "RTMIN")] == [15, 15, 15, 15, 9, 10, 28, 34]
+    for bad in ("NOPE", "SIG_DFL", "DFL", "SIG_IGN", "", "NSIG", "SIGNSIG"):
+        with pytest.raises(InvalidArgument):
+            parse_signal(bad)

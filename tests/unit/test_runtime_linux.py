@@ -13,6 +13,7 @@ from skiff import errors
 from skiff.runtime.linux import capabilities, init, namespaces, rootfs
 from skiff.runtime.linux import syscalls as sc
 from skiff.runtime.linux.defaults import default_spec
+from skiff.runtime.spec import DEFAULT_CAPABILITIES
 
 
 # ----------------------------------------------------------------- securejoin
@@ -114,7 +115,7 @@ def test_capability_names_and_masks():
     assert capabilities.cap_number("net_raw") == 13
     assert capabilities.cap_number("CAP_NOPE") is None
     allowed = (1 << 41) - 1 & ~(1 << 24)   # this VM: no CAP_SYS_RESOURCE
-    m = capabilities.to_mask(capabilities.DOCKER_DEFAULT + ["CAP_SYS_RESOURCE", "CAP_NOPE"],
+    m = capabilities.to_mask(list(DEFAULT_CAPABILITIES) + ["CAP_SYS_RESOURCE", "CAP_NOPE"],
                              allowed)
     assert m == 0xA80425FB
 

@@ -33,11 +33,12 @@ Imports only the standard library and skiff.runtime.linux.
 
 from __future__ import annotations
 
-import json
+import _signal  # not ``signal``: its enum wrappers import enum (start-up time)
 import os
-import signal as _signal
 import sys
 import time
+
+from skiff.runtime import fastjson  # not ``json``: it imports re and enum
 
 DEFAULT_ROOT = "/run/skiff/runtime"
 
@@ -53,8 +54,8 @@ def log_line(level: str, msg: str, fmt: str = "json", t: float | None = None) ->
     or logrus-like text ``time="..." level=error msg="..."``."""
     t = time.time() if t is None else t
     if fmt == "json":
-        return json.dumps({"level": level, "msg": msg, "time": _rfc3339(t)}, separators=(",", ":"))
-    return f"time={json.dumps(_rfc3339(t))} level={level} msg={json.dumps(msg)}"
+        return fastjson.dumps({"level": level, "msg": msg, "time": _rfc3339(t)}, separators=(",", ":"))
+    return f"time={fastjson.dumps(_rfc3339(t))} level={level} msg={fastjson.dumps(msg)}"
 
 
 def parse_signal(s: str) -> int:
@@ -65,10 +66,10 @@ def parse_signal(s: str) -> int:
     name = s.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
-    try:
-        return int(getattr(_signal.Signals, name))
-    except AttributeError:
-        raise InvalidArgument(f"unknown signal {s!r}") from None
+    num = getattr(_signal, name, None)
+    if not isinstance(num, int) or name.startswith("SIG_"):
+        raise InvalidArgument(f"unknown signal {s!r}")
+    return num
 
 
 class _Args:
@@ -297,13 +298,14 @@ def _dispatch(args) -> int:
     if args.cmd == "ps":
         pids = c.pids(root, args.id)
         if args.format == "json":
-            print(json.dumps(pids))
+            print(fastjson.dumps(pids))
         else:
             print("PID")
             for p in pids:
                 print(p)
         return 0
     if args.cmd == "state":
+        import json
         print(json.dumps(c.state(root, args.id), indent=2))
         return 0
     if args.cmd == "kill":
@@ -318,7 +320,7 @@ def _dispatch(args) -> int:
             for s in states:
                 print(s["id"])
         elif args.format == "json":
-            print(json.dumps(states))
+            print(fastjson.dumps(states))
         else:
             print(f"{'ID':<20} {'PID':<8} {'STATUS':<10} {'BUNDLE':<40} {'CREATED':<32} OWNER")
             for s in states:
@@ -331,11 +333,13 @@ def _dispatch(args) -> int:
         path = os.path.join(args.bundle, "config.json")
         if os.path.exists(path):
             raise Conflict(f"file {path} exists: remove it first", path=path)
+        import json
         with open(path, "w") as f:
             json.dump(default_spec(), f, indent=2)
             f.write("\n")
         return 0
     if args.cmd == "features":
+        import json
         print(json.dumps(features(), indent=2))
         return 0
     if args.cmd == "update":
@@ -375,10 +379,9 @@ def _update_resources(args) -> dict:
     if args.resources:
         try:
             if args.resources == "-":
-                res = json.load(sys.stdin)
+                res = fastjson.loads(sys.stdin.read())
             else:
-                with open(args.resources) as f:
-                    res = json.load(f)
+                res = fastjson.load_file(args.resources)
         except (OSError, ValueError) as e:
             raise InvalidArgument(f"cannot read resources {args.resources}: {e}") from None
     if args.l3_cache_schema or args.mem_bw_schema:
@@ -453,13 +456,13 @@ def _events(args) -> int:
     until the container stops (then exit 0)."""
     from skiff.runtime.linux import container as c
     if args.stats:
-        print(json.dumps(stats_event(args.id, c.stats(args.root, args.id))), flush=True)
+        print(fastjson.dumps(stats_event(args.id, c.stats(args.root, args.id))), flush=True)
         return 0
     every = _interval(args.interval)
     while True:
         if c.state(args.root, args.id)["status"] == "stopped":
             return 0
-        print(json.dumps(stats_event(args.id, c.stats(args.root, args.id))), flush=True)
+        print(fastjson.dumps(stats_event(args.id, c.stats(args.root, args.id))), flush=True)
         time.sleep(every)
 
 
@@ -505,8 +508,7 @@ def _exec(args) -> int:
     from skiff.runtime.linux import container as c
     from skiff.runtime.linux import syscalls as sc
     if args.process:
-        with open(args.process) as f:
-            process = json.load(f)
+        process = fastjson.load_file(args.process)
     else:
         st = c.state(args.root, args.id)
         process = dict(c.load_config(st["bundle"]).get("process") or {})

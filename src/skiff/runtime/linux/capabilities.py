@@ -28,9 +28,9 @@ CAPS: dict[str, int] = {
     "PERFMON": 38, "BPF": 39, "CHECKPOINT_RESTORE": 40,
 }
 
-#: Docker's default capability set (moby oci/caps/defaults.go)
-# Docker's default set (moby oci/caps/defaults.go): one list, kept in the spec builder
-from skiff.runtime.spec import DEFAULT_CAPABILITIES as DOCKER_DEFAULT  # noqa: E402
+# Docker's default set (moby oci/caps/defaults.go) lives in skiff.runtime.spec
+# (DEFAULT_CAPABILITIES); not imported here: the runtime's start-up path
+# would pay for typing.
 
 
 def last_cap() -> int:

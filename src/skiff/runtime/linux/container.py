@@ -9,14 +9,14 @@ skiff.runtime.linux.syscalls.set_child_subreaper); it must then reap it.
 
 from __future__ import annotations
 
-import json
+import _signal  # not ``signal`` (enum): start-up time
 import os
 import select
-import signal as _signal
 import time
 
 from skiff.errors import (Conflict, ExecError, InvalidArgument, NotFound, NotModified,
                           SkiffError, SystemError_)
+from skiff.runtime import fastjson
 from skiff.runtime.cgroups.detect import default_path, new_manager
 from skiff.runtime.linux import init as _init
 
@@ -52,7 +52,7 @@ def _start_time(pid: int) -> int | None:
 def _write_json(path: str, obj: dict) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(obj, f)
+        f.write(fastjson.dumps(obj))
     os.replace(tmp, path)
 
 
@@ -60,8 +60,7 @@ def load_config(bundle: str) -> dict:
     """Read ``bundle``/config.json. Raises NotFound / InvalidArgument."""
     path = os.path.join(bundle, "config.json")
     try:
-        with open(path) as f:
-            return json.load(f)
+        return fastjson.load_file(path)
     except FileNotFoundError:
         raise NotFound(f"no config.json in bundle {bundle}", path=path) from None
     except (ValueError, OSError) as e:
@@ -348,8 +347,7 @@ def _kill_cgroup(mgr, sig: int = _signal.SIGKILL, wait: float = 2.0) -> None:
 def _load(root: str, container_id: str) -> tuple[str, dict]:
     sdir = _state_dir(root, container_id)
     try:
-        with open(os.path.join(sdir, "state.json")) as f:
-            return sdir, json.load(f)
+        return sdir, fastjson.load_file(os.path.join(sdir, "state.json"))
     except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"container {container_id} does not exist", id=container_id) from None
     except ValueError:
@@ -431,7 +429,7 @@ def start(root: str, container_id: str, timeout: float | None = None) -> None:
         except FileNotFoundError:
             pass
     if data[1:].startswith(b"E"):
-        info = json.loads(data[2:])
+        info = fastjson.loads(data[2:])
         raise ExecError(info["message"], exit_code=int(info.get("exit_code", 127)),
                         id=container_id)
     if (st.get("hooks") or {}).get("poststart"):

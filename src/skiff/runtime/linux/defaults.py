@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from skiff.runtime.linux.capabilities import DOCKER_DEFAULT
+from skiff.runtime.spec import DEFAULT_CAPABILITIES as DOCKER_DEFAULT
 
 # Docker's masked and read-only paths: one list, kept in the spec builder
 from skiff.runtime.spec import MASKED_PATHS, READONLY_PATHS  # noqa: E402,F401

@@ -42,12 +42,12 @@ must already be loaded: the host's Python library is out of reach there.
 
 from __future__ import annotations
 
-import json
+import _signal as signal  # not ``signal`` (enum): start-up time
 import os
-import signal
 import stat
 
 from skiff import errors
+from skiff.runtime import fastjson as json
 from skiff.runtime.linux import capabilities, namespaces, rootfs
 from skiff.runtime.linux import syscalls as sc
 
