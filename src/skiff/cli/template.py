@@ -283,25 +283,9 @@ def _fmt_one(verb, flags, width, prec, a) -> str:
 
 
 def _go_quote(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif o < 0x20 or o == 0x7f:
-            out.append(f"\\x{o:02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    """printf %q: Go's strconv.Quote (one copy, in skiff.cli.output)."""
+    from skiff.cli.output import go_quote
+    return go_quote(s)
 
 
 # ---------------------------------------------------------------------------

@@ -56,6 +56,7 @@ import time
 from typing import BinaryIO, Callable, Iterator
 
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, SkiffError, SystemError_, UnsafePath
+from ..snapshots.layer import create_node
 from ..snapshots.safepath import clean_name, secure_join
 
 log = logging.getLogger("skiff.container_fs")
@@ -76,7 +77,6 @@ KIND_MODIFIED, KIND_ADDED, KIND_DELETED = 0, 1, 2
 #: container paths not descended into when archiving a running container's
 #: tree (kernel file systems the runtime mounts there)
 _PSEUDO = ("/proc", "/sys", "/dev")
-_CHUNK = 1 << 20
 
 
 # --------------------------------------------------------------------- stat
@@ -411,33 +411,8 @@ class Extractor:
                     shutil.rmtree(path)
                 else:
                     os.unlink(path)
-        if ti.isdir():
-            if old is None or not stat.S_ISDIR(old.st_mode):
-                os.mkdir(path, 0o700)
-        elif ti.isreg():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600)
-            try:
-                src = tf.extractfile(ti)
-                while True:
-                    buf = src.read(_CHUNK)
-                    if not buf:
-                        break
-                    view = memoryview(buf)
-                    while view:
-                        view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
-        elif ti.issym():
-            os.symlink(ti.linkname, path)
-        elif ti.islnk():
-            os.link(link_src, path, follow_symlinks=False)
-        elif ti.ischr() or ti.isblk():
-            kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK
-            os.mknod(path, kind | 0o600, os.makedev(ti.devmajor, ti.devminor))
-        elif ti.isfifo():
-            os.mkfifo(path, 0o600)
-        else:
+        dir_exists = old is not None and stat.S_ISDIR(old.st_mode) and ti.isdir()
+        if not create_node(tf, ti, path, link_src, dir_exists=dir_exists):
             log.warning("skipping tar entry %s of unsupported type %r", ti.name, ti.type)
             return
         self.count += 1

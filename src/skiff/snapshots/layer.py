@@ -121,6 +121,48 @@ def apply_layer(stream: BinaryIO, mounts: list[Mount]) -> int:
     return counter.count
 
 
+def create_node(tf: tarfile.TarFile, ti: tarfile.TarInfo, path: str,
+                link_target: str | None = None, dir_exists: bool = False) -> bool:
+    """Make the filesystem object of tar entry ``ti`` at ``path``: a
+    directory (unless ``dir_exists``), a regular file with its content
+    (streamed in 1 MiB chunks, O_EXCL|O_NOFOLLOW), a symlink, a hard link to
+    ``link_target`` (already resolved inside the root by the caller), a
+    character/block device or a fifo. Modes start at 0700/0600; owner, mode,
+    xattrs and times are the caller's. ``path`` must not exist (except a
+    directory when ``dir_exists``): it is never followed. Returns False,
+    making nothing, for any other entry type. Raises OSError.
+    (POSIX ustar/pax entry types, tarfile.TarInfo.)"""
+    if ti.isdir():
+        if not dir_exists:
+            os.mkdir(path, 0o700)
+    elif ti.isreg():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        try:
+            src = tf.extractfile(ti)
+            while True:
+                buf = src.read(_CHUNK)
+                if not buf:
+                    break
+                view = memoryview(buf)
+                while view:
+                    view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    elif ti.issym():
+        os.symlink(ti.linkname, path)
+    elif ti.islnk():
+        os.link(link_target, path, follow_symlinks=False)
+    elif ti.ischr() or ti.isblk():
+        kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK
+        os.mknod(path, kind | 0o600, os.makedev(ti.devmajor, ti.devminor))
+    elif ti.isfifo():
+        os.mkfifo(path, 0o600)
+    else:
+        return False
+    return True
+
+
 def _remove(path: str) -> None:
     """Remove whatever is at ``path`` (never following a symlink)."""
     st = os.lstat(path)
@@ -263,39 +305,15 @@ class _Applier:
         old = _lstat(path)
         if old is not None and not (stat.S_ISDIR(old.st_mode) and ti.isdir()):
             _remove(path)
-        if ti.isdir():
-            if old is None or not stat.S_ISDIR(old.st_mode):
-                os.mkdir(path, 0o700)
-                if self.overlay and old is not None and _is_whiteout(old):
-                    # whited out earlier in this layer, then made again: it
-                    # must not show the lower layers' contents
-                    os.setxattr(path, OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
-        elif ti.isreg():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600)
-            try:
-                src = tf.extractfile(ti)
-                while True:
-                    buf = src.read(_CHUNK)
-                    if not buf:
-                        break
-                    view = memoryview(buf)
-                    while view:
-                        view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
-        elif ti.issym():
-            os.symlink(ti.linkname, path)
-        elif ti.islnk():
-            os.link(link_target, path, follow_symlinks=False)
-        elif ti.ischr() or ti.isblk():
-            kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK
-            os.mknod(path, kind | 0o600, os.makedev(ti.devmajor, ti.devminor))
-        elif ti.isfifo():
-            os.mkfifo(path, 0o600)
-        else:
+        dir_existed = old is not None and stat.S_ISDIR(old.st_mode)
+        if not create_node(tf, ti, path, link_target, dir_exists=dir_existed):
             log.warning("skipping tar entry %s of unsupported type %r", ti.name, ti.type)
             return
+        if ti.isdir() and not dir_existed and self.overlay and old is not None \
+                and _is_whiteout(old):
+            # whited out earlier in this layer, then made again: it must not
+            # show the lower layers' contents
+            os.setxattr(path, OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
         self._touch(rel)
         self._meta(path, ti)
         if ti.isdir():

@@ -13,7 +13,6 @@ containerd does.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno as errno_mod
 import os
 import posixpath
@@ -22,29 +21,14 @@ from ..errors import InvalidArgument, SystemError_
 from ..types import Mount
 from .safepath import secure_join
 
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_SYNCHRONOUS = 0x10
-MS_REMOUNT = 0x20
-MS_MANDLOCK = 0x40
-MS_DIRSYNC = 0x80
-MS_NOSYMFOLLOW = 0x100
-MS_NOATIME = 0x400
-MS_NODIRATIME = 0x800
-MS_BIND = 0x1000
-MS_MOVE = 0x2000
-MS_REC = 0x4000
-MS_UNBINDABLE = 1 << 17
-MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
-MS_SHARED = 1 << 20
-MS_RELATIME = 1 << 21
-MS_STRICTATIME = 1 << 24
+# mount(2) flags: one table, in the runtime's syscall layer (linux/mount.h)
+from ..runtime.linux.syscalls import (MNT_DETACH, MNT_FORCE, MS_BIND, MS_DIRSYNC,  # noqa: E402,F401
+                                      MS_MANDLOCK, MS_MOVE, MS_NOATIME, MS_NODEV, MS_NODIRATIME,
+                                      MS_NOEXEC, MS_NOSUID, MS_NOSYMFOLLOW, MS_PRIVATE, MS_RDONLY,
+                                      MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE,
+                                      MS_STRICTATIME, MS_SYNCHRONOUS, MS_UNBINDABLE)
+from ..runtime.linux.syscalls import libc as _lib  # noqa: E402
 
-MNT_FORCE = 1
-MNT_DETACH = 2
 UMOUNT_NOFOLLOW = 8
 
 #: option -> (clear?, flag), as containerd mount_linux.go
@@ -92,21 +76,6 @@ _BROKEN_BIND_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
     MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME | MS_NOSYMFOLLOW
 
 _PAGE = os.sysconf("SC_PAGESIZE")
-_libc = None
-
-
-def _lib():
-    global _libc
-    if _libc is None:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                              ctypes.c_ulong, ctypes.c_char_p]
-        lib.mount.restype = ctypes.c_int
-        lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-        lib.umount2.restype = ctypes.c_int
-        _libc = lib
-    return _libc
-
 
 def parse_options(options) -> tuple[int, int, str]:
     """fstab-style options -> (mount flags, propagation flags, data string).

@@ -109,6 +109,36 @@ def check_sysctls(spec: dict) -> None:
             raise InvalidArgument(f"sysctl {key!r} is not in a separate kernel namespace")
 
 
+#: runc's AllowedDevices (libcontainer/specconv): mknod of anything, the
+#: standard character devices, the pty ones and /dev/net/tun; appended to the
+#: spec's device rules so that a "deny all" in linux.resources.devices (as
+#: ``runc spec`` writes) still leaves /dev/null, /dev/ptmx, /dev/pts/N usable
+_ALLOWED_DEVICES = (("c", None, None, "m"), ("b", None, None, "m"),
+                    ("c", 1, 3, "rwm"), ("c", 1, 8, "rwm"), ("c", 1, 7, "rwm"),
+                    ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"),
+                    ("c", 136, None, "rwm"), ("c", 5, 2, "rwm"), ("c", 10, 200, "rwm"))
+
+
+def _with_default_devices(linux: dict) -> dict:
+    """linux.resources with the device rules runc ends up with: the spec's
+    rules, then an allow rule for each linux.devices entry and runc's
+    AllowedDevices (later rules win in the devices cgroup)."""
+    res = dict(linux.get("resources") or {})
+    rules = list(res.get("devices") or ())
+    if not rules:
+        return res  # nothing denied: the cgroup allows everything already
+    for d in linux.get("devices") or ():
+        t = d.get("type")
+        if t in ("c", "b", "u") and d.get("major") is not None:
+            rules.append({"allow": True, "type": "b" if t == "b" else "c",
+                          "major": d.get("major"), "minor": d.get("minor"), "access": "rwm"})
+    for t, major, minor, access in _ALLOWED_DEVICES:
+        rules.append({"allow": True, "type": t, "major": major, "minor": minor,
+                      "access": access})
+    res["devices"] = rules
+    return res
+
+
 def create(root: str, container_id: str, bundle: str, *, stdio=None, console_socket=None,
            pid_file=None, no_pivot: bool = False, preserve_fds: int = 0) -> int:
     """Make the container's init, set up and blocked on exec.fifo; return its
@@ -178,7 +208,7 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
         os.chmod(os.path.join(sdir, "exec.fifo"), 0o622)
         mgr = new_manager(cg_path)
         mgr.create()
-        mgr.set(linux.get("resources") or {})
+        mgr.set(_with_default_devices(linux))
         if proc.get("terminal"):
             if not console_socket:
                 raise InvalidArgument("process.terminal needs a console socket", id=container_id)
