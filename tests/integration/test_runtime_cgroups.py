@@ -165,3 +165,40 @@ def test_v1_apply_self_moves_the_whole_process(threads):
         m.remove()
         V1Manager("/skifftest").remove()
     assert not any(os.path.exists(p) for p in m.paths().values())
+
+
+UNIFIED = "/sys/fs/cgroup/unified"
+
+
+@pytest.mark.skipif(not os.path.isfile(f"{UNIFIED}/cgroup.controllers"),
+                    reason="no hybrid cgroup2 tree")
+def test_fork_into_cgroup_child_is_born_there(tmp_path):
+    from skiff.runtime.linux import syscalls as sc
+    d = f"{UNIFIED}/skifftest-born-{os.getpid()}"
+    os.mkdir(d)
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    r, w = os.pipe()
+    try:
+        pid = sc.fork_into_cgroup(fd)
+        if pid == 0:  # pragma: no cover - child
+            try:
+                os.write(w, open("/proc/self/cgroup").read().encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        out = os.read(r, 65536).decode()
+        assert os.waitpid(pid, 0)[1] == 0
+        assert f"0::/skifftest-born-{os.getpid()}" in out.splitlines()
+        # a directory that is not a cgroup: refused, nothing forked
+        bad = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with pytest.raises(SystemError_, match="clone3 into cgroup"):
+                sc.fork_into_cgroup(bad)
+        finally:
+            os.close(bad)
+        with pytest.raises(ChildProcessError):
+            os.waitpid(-1, os.WNOHANG)
+    finally:
+        os.close(r)
+        os.close(fd)
+        os.rmdir(d)

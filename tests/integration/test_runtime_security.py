@@ -16,7 +16,7 @@ from skiff.runtime.linux import container as rt
 from skiff.runtime.seccomp_default import default_seccomp
 from skiff.runtime.spec import DEFAULT_CAPABILITIES
 
-from test_runtime import _subreaper, bundle, busybox_tar  # noqa: F401  (fixtures)
+from test_runtime import _subreaper, bundle, busybox_tar, wait_exit  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -199,10 +199,15 @@ def test_hook_timeout(bundle, tmp_path):
         bundle.run(["true"])
 
 
-def test_failing_poststart_is_not_fatal(bundle, tmp_path):
+def test_failing_poststart_is_fatal(bundle, tmp_path):
+    # runc (and its hooks.bats): a failing poststart hook fails start and
+    # kills the container's process
     bundle.spec["hooks"] = {"poststart": [{"path": _hook_script(tmp_path, "ps", "exit 1")}]}
-    code, out = bundle.run(["echo", "ran"])
-    assert code == 0 and "ran" in out
+    with pytest.raises(SkiffError, match="error running poststart hook #0"):
+        bundle.run(["sleep", "100"])
+    st = rt.state(str(bundle.root), bundle.id)
+    assert wait_exit(st["pid"]) == -9  # SIGKILLed (we are its subreaper)
+    assert rt.state(str(bundle.root), bundle.id)["status"] == "stopped"
 
 
 def test_relative_hook_path_is_refused(bundle):

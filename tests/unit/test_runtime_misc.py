@@ -47,10 +47,11 @@ def test_lsm_refused_without_lsm():
         procattr.check({"process": {"apparmorProfile": "docker-default"}})
 
 
-def test_idmapped_mounts_refused():
-    with pytest.raises(InvalidArgument, match="idmapped"):
-        rootfs.parse_options(["rbind", "idmap"])
-    with pytest.raises(InvalidArgument, match="idmapped"):
+def test_idmapped_mounts_need_the_prepared_tree():
+    # idmap/ridmap are mount extensions (the intermediate prepares the tree)
+    assert rootfs.parse_options(["rbind", "idmap"]) == (rootfs.sc.MS_BIND | rootfs.sc.MS_REC,
+                                                         [], "")
+    with pytest.raises(InvalidArgument, match="id-mapped mount was not prepared"):
         rootfs.mount_entry("/nonexistent-root", "/b", {
             "destination": "/x", "type": "bind", "source": "/y",
             "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]})
@@ -75,7 +76,7 @@ def test_hook_gets_state_args_env(tmp_path):
 
 
 def test_hook_failure_and_timeout():
-    with pytest.raises(SkiffError, match="exit status 4, output: oops"):
+    with pytest.raises(SkiffError, match="exit status 4, stdout: oops"):
         hooks.run_one({"path": "/bin/sh", "args": ["sh", "-c", "echo oops; exit 4"]}, {})
     with pytest.raises(SkiffError, match="timeout"):
         hooks.run_one({"path": "/bin/sh", "args": ["sh", "-c", "sleep 5"], "timeout": 1}, {})

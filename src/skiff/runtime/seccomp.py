@@ -7,9 +7,9 @@ ctypes; libseccomp2's ``libseccomp.so.2``), as runc's libcontainer/seccomp
     f.load()                                        # in the init, before execve
 
 Supported: ``defaultAction`` / ``defaultErrnoRet``, ``architectures``,
-``flags`` (SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV where
-libseccomp has them), ``syscalls`` with ``names``, ``action``, ``errnoRet``
+``flags`` (SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, and
+SECCOMP_FILTER_FLAG_TSYNC accepted and ignored, as runc; no ``flags`` at all
+means SPEC_ALLOW, as runc), ``syscalls`` with ``names``, ``action``, ``errnoRet``
 and ``args`` (``index``, ``value``, ``valueTwo``, ``op`` SCMP_CMP_NE/LT/LE/EQ/
 GE/GT/MASKED_EQ). Unknown syscall names are skipped (runc does the same, so
 one profile serves several kernels and architectures); a rule whose action is
@@ -50,11 +50,14 @@ _ATTR_CTL_LOG = 6
 _ATTR_CTL_SSB = 7
 _ATTR_CTL_WAITKILL = 10
 
-#: OCI flags -> libseccomp filter attribute set to 1
-FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": _ATTR_CTL_TSYNC,
+#: OCI flags -> libseccomp filter attribute set to 1 (runc's set: TSYNC is
+#: accepted and ignored, the init is single-threaded)
+FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": None,
          "SECCOMP_FILTER_FLAG_LOG": _ATTR_CTL_LOG,
-         "SECCOMP_FILTER_FLAG_SPEC_ALLOW": _ATTR_CTL_SSB,
-         "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": _ATTR_CTL_WAITKILL}
+         "SECCOMP_FILTER_FLAG_SPEC_ALLOW": _ATTR_CTL_SSB}
+#: the kernel's SECCOMP_FILTER_FLAG_* values (runc's debug line "seccomp filter flags: N")
+FLAG_VALUES = {"SECCOMP_FILTER_FLAG_TSYNC": 0, "SECCOMP_FILTER_FLAG_LOG": 2,
+               "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
 
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
            "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
@@ -102,6 +105,9 @@ def library() -> ctypes.CDLL:
                                                ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
         lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
         lib.seccomp_load.argtypes = [ctypes.c_void_p]
+        lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.seccomp_syscall_resolve_name_arch.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
+        lib.seccomp_syscall_resolve_name_arch.restype = ctypes.c_int
         _lib = lib
     return _lib
 
@@ -140,17 +146,65 @@ class Filter:
     """A compiled libseccomp context; :meth:`load` installs it on the calling
     thread (SECCOMP_SET_MODE_FILTER) and releases it."""
 
-    def __init__(self, ctx: int, rules: int):
+    def __init__(self, ctx: int, rules: int, flags: int = 0,
+                 last: dict[int, dict[int, int]] | None = None):
         self.ctx = ctx
         #: number of rules added (syscall x arg-set), for tests and --debug
         self.rules = rules
+        #: SECCOMP_FILTER_FLAG_* bits the filter is loaded with
+        self.flags = flags
+        #: {AUDIT_ARCH: {libseccomp arch: largest syscall number named}} for
+        #: the -ENOSYS stub; None when the default action allows
+        self.last = last
+
+    def program(self) -> bytes:
+        """The BPF program to load: libseccomp's, behind runc's -ENOSYS stub
+        (a syscall numbered above every syscall the profile names, i.e. newer
+        than the profile, gets ENOSYS instead of the default action, so
+        programs fall back to older calls)."""
+        import os
+        lib = library()
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            _check(lib.seccomp_export_bpf(self.ctx, fd), "export filter")
+            os.lseek(fd, 0, os.SEEK_SET)
+            chunks = []
+            while True:
+                b = os.read(fd, 65536)
+                if not b:
+                    break
+                chunks.append(b)
+        finally:
+            os.close(fd)
+        bpf = b"".join(chunks)
+        return (enosys_stub(self.last) if self.last else b"") + bpf
 
     def load(self) -> None:
-        """Install the filter. Without no_new_privs the caller needs
-        CAP_SYS_ADMIN. Raises SystemError_."""
-        lib = library()
+        """Install the filter (seccomp(2) with the SECCOMP_FILTER_FLAG_*
+        bits). Without no_new_privs the caller needs CAP_SYS_ADMIN. Raises
+        SystemError_."""
+        import os
         try:
-            _check(lib.seccomp_load(self.ctx), "load filter")
+            prog = self.program()
+            n = len(prog) // 8
+            if n > 4096:
+                raise SystemError_(f"seccomp: filter too large ({n} instructions)")
+            buf = ctypes.create_string_buffer(prog, len(prog))
+
+            class _Fprog(ctypes.Structure):
+                _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+            fprog = _Fprog(n, ctypes.cast(buf, ctypes.c_void_p))
+            nr = {"x86_64": 317, "aarch64": 277}.get(os.uname().machine)
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+            if nr is None:
+                _check(library().seccomp_load(self.ctx), "load filter")
+                return
+            if libc.syscall(ctypes.c_long(nr), ctypes.c_uint(1), ctypes.c_uint(self.flags),
+                            ctypes.byref(fprog)) != 0:
+                err = ctypes.get_errno()
+                raise SystemError_(f"seccomp: load filter: {os.strerror(err).lower()}", errno=err)
         finally:
             self.release()
 
@@ -181,11 +235,18 @@ def compile_filter(config: dict) -> Filter:
         _check(lib.seccomp_attr_set(ctx, _ATTR_CTL_NNP, 0), "clear the no_new_privs attribute")
         # a syscall of an architecture not in the filter is refused (runc: ERRNO EPERM)
         lib.seccomp_attr_set(ctx, _ATTR_ACT_BADARCH, SCMP_ACT_ERRNO | 1)
+        flags = 0
+        if config.get("flags") is None:
+            # runc: no "flags" at all means SPEC_ALLOW where the kernel has it
+            if lib.seccomp_attr_set(ctx, _ATTR_CTL_SSB, 1) == 0:
+                flags |= FLAG_VALUES["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
         for flag in config.get("flags") or ():
-            attr = FLAGS.get(flag)
-            if attr is None:
-                raise InvalidArgument(f"seccomp: unsupported flag {flag!r}")
-            _check(lib.seccomp_attr_set(ctx, attr, 1), f"flag {flag}")
+            if flag not in FLAGS:
+                raise InvalidArgument(f"seccomp flags {flag!r} not yet supported by runc")
+            attr = FLAGS[flag]
+            if attr is not None:
+                _check(lib.seccomp_attr_set(ctx, attr, 1), f"flag {flag}")
+            flags |= FLAG_VALUES[flag]
         for arch in config.get("architectures") or ():
             name = ARCHES.get(arch)
             if name is None:
@@ -199,7 +260,9 @@ def compile_filter(config: dict) -> Filter:
         for entry in config.get("syscalls") or ():
             if not isinstance(entry, dict):
                 raise InvalidArgument("seccomp: syscalls entries must be objects")
-            act = action(entry.get("action") or "", entry.get("errnoRet"), default_errno)
+            # runc: defaultErrnoRet is the default action's only; a rule's
+            # SCMP_ACT_ERRNO without errnoRet is EPERM
+            act = action(entry.get("action") or "", entry.get("errnoRet"))
             if act == default:
                 continue  # same as the default: libseccomp refuses it, runc skips it
             conds = _conditions(entry.get("args") or ())
@@ -215,7 +278,86 @@ def compile_filter(config: dict) -> Filter:
     except BaseException:
         lib.seccomp_release(ctx)
         raise
-    return Filter(ctx, nrules)
+    last = None
+    if not (default & 0xFFFF0000 in (SCMP_ACT_ALLOW, SCMP_ACT_LOG, SCMP_ACT_TRACE)
+            or (default & 0xFFFF0000 == SCMP_ACT_ERRNO and default & 0xFFFF == 38)):
+        last = _last_syscalls(lib, config)
+    return Filter(ctx, nrules, flags, last)
+
+
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_BIT = 0x40000000
+
+
+def _last_syscalls(lib, config: dict) -> dict[int, dict[int, int]]:
+    """{AUDIT_ARCH: {libseccomp arch token: largest syscall number the
+    profile names for it}} (x32 shares x86_64's AUDIT_ARCH)."""
+    tokens = []
+    for arch in config.get("architectures") or ():
+        token = lib.seccomp_arch_resolve_name(ARCHES[arch].encode())
+        if token:
+            tokens.append(token)
+    if not tokens:
+        tokens.append(lib.seccomp_arch_native())
+    names = {str(n) for e in config.get("syscalls") or () if isinstance(e, dict)
+             for n in e.get("names") or ()}
+    out: dict[int, dict[int, int]] = {}
+    for token in tokens:
+        native = _AUDIT_ARCH_X86_64 if token == 0x4000003E else token  # x32
+        largest = max((nr for nr in (lib.seccomp_syscall_resolve_name_arch(token, n.encode())
+                                     for n in names) if nr >= 0), default=-1)
+        if largest > 0:
+            out.setdefault(native, {})[token] = largest
+    return out
+
+
+def enosys_stub(last: dict[int, dict[int, int]]) -> bytes:
+    """cBPF prepended to the filter: per architecture, a syscall number above
+    the largest one of the profile returns ERRNO(ENOSYS); everything else
+    (and any other architecture) goes on to the filter. x86_64 and x32 are
+    told apart by bit 30 of the number."""
+    import struct
+    LD_ABS, JEQ, JGT, JSET, JA, RET = 0x20, 0x15, 0x25, 0x45, 0x05, 0x06
+    enosys = SCMP_ACT_ERRNO | 38
+    # symbolic program: (code, jt, jf, k); jt/jf/k may be labels (strings)
+    prog: list = [(LD_ABS, 0, 0, 4)]
+    archs = sorted(last)
+    for a in archs:
+        prog.append((JEQ, f"arch{a}", 0, a))
+    prog.append((JA, 0, 0, "filter"))
+    labels: dict[str, int] = {}
+    for a in archs:
+        labels[f"arch{a}"] = len(prog)
+        prog.append((LD_ABS, 0, 0, 0))
+        per = last[a]
+        if a == _AUDIT_ARCH_X86_64:
+            x64, x32 = per.get(_AUDIT_ARCH_X86_64), per.get(0x4000003E)
+            prog.append((JSET, f"x32_{a}", 0, _X32_BIT))
+            if x64 is not None:
+                prog.append((JGT, "enosys", 0, x64))
+            prog.append((JA, 0, 0, "filter"))
+            labels[f"x32_{a}"] = len(prog)
+            if x32 is not None:
+                prog.append((JGT, "enosys", 0, x32))
+            prog.append((JA, 0, 0, "filter"))
+        else:
+            prog.append((JGT, "enosys", 0, max(per.values())))
+            prog.append((JA, 0, 0, "filter"))
+    labels["enosys"] = len(prog)
+    prog.append((RET, 0, 0, enosys))
+    labels["filter"] = len(prog)
+    out = b""
+    for i, (code, jt, jf, k) in enumerate(prog):
+        if isinstance(jt, str):
+            jt = labels[jt] - i - 1
+        if isinstance(jf, str):
+            jf = labels[jf] - i - 1
+        if isinstance(k, str):
+            k = labels[k] - i - 1
+        if not (0 <= jt <= 255 and 0 <= jf <= 255):
+            raise SystemError_("seccomp: -ENOSYS stub jump out of range")
+        out += struct.pack("=HBBI", code, jt, jf, k)
+    return out
 
 
 def _conditions(args) -> list[list[_ArgCmp]]:

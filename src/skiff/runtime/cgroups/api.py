@@ -23,8 +23,9 @@ class CgroupManager(Protocol):
     def create(self) -> None:
         """Make the cgroup directories (idempotent)."""
 
-    def apply(self, pid: int) -> None:
-        """Move process ``pid`` into the cgroup (cgroup.procs)."""
+    def apply(self, pid: int, unified: bool = True) -> None:
+        """Move process ``pid`` into the cgroup (cgroup.procs; v1: the
+        hybrid cgroup2 tree too unless ``unified`` is False)."""
 
     def set(self, resources: dict) -> None:
         """Write OCI ``linux.resources`` into the cgroup files."""

@@ -34,13 +34,17 @@ def mode(root: str = DEFAULT_ROOT) -> str:
     return m
 
 
-def new_manager(path: str, root: str = DEFAULT_ROOT, container_id: str = "") -> CgroupManager:
+def new_manager(path: str, root: str = DEFAULT_ROOT, container_id: str = "",
+                resolved: dict | None = None) -> CgroupManager:
     """The CgroupManager for cgroupsPath ``path`` ("/skiff/<id>"; a relative path
-    is taken relative to the caller's own cgroup, as runc) under ``root``."""
+    is taken relative to the caller's own cgroup, as runc) under ``root``.
+    ``resolved``: the directories a manager's resolved() gave at create time
+    (kept in the container's state so that a relative path still names the
+    same cgroups when a later command runs from another cgroup)."""
     if mode(root) == "v2":
         from skiff.runtime.cgroups.v2 import V2Manager
-        return V2Manager(path, root=root)
-    return V1Manager(path, root=root)
+        return V2Manager(path, root=root, resolved=resolved)
+    return V1Manager(path, root=root, resolved=resolved)
 
 
 def default_path(container_id: str) -> str:

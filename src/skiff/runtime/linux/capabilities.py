@@ -62,20 +62,27 @@ def host_bounding() -> int:
     return mask
 
 
-def to_mask(names: list[str] | None, allowed: int) -> int:
+def to_mask(names: list[str] | None, allowed: int, skipped: list[str] | None = None) -> int:
     """Names -> bit mask, keeping only caps in ``allowed``; unknown or
-    unavailable ones are skipped with a debug log line."""
+    unavailable ones are skipped (appended to ``skipped``)."""
     mask = 0
     for name in names or ():
         n = cap_number(name)
-        if n is None:
-            log.debug("unknown capability %s skipped", name)
-            continue
-        if not allowed & (1 << n):
-            log.debug("capability %s not in the host's bounding set, skipped", name)
+        if n is None or not allowed & (1 << n):
+            log.debug("unknown or unavailable capability %s skipped", name)
+            if skipped is not None and name not in skipped:
+                skipped.append(name)
             continue
         mask |= 1 << n
     return mask
+
+
+def cap_name(n: int) -> str:
+    """13 -> "CAP_NET_RAW"."""
+    for name, num in CAPS.items():
+        if num == n:
+            return "CAP_" + name
+    return f"CAP_{n}"
 
 
 class CapSets:
@@ -84,11 +91,14 @@ class CapSets:
     def __init__(self, spec_caps: dict | None):
         allowed = host_bounding()
         caps = spec_caps or {}
-        self.bounding = to_mask(caps.get("bounding"), allowed)
-        self.effective = to_mask(caps.get("effective"), allowed)
-        self.permitted = to_mask(caps.get("permitted"), allowed)
-        self.inheritable = to_mask(caps.get("inheritable"), allowed)
-        self.ambient = to_mask(caps.get("ambient"), allowed)
+        #: names that were unknown or not in the host's bounding set (runc warns)
+        self.unknown: list[str] = []
+        u = self.unknown
+        self.bounding = to_mask(caps.get("bounding"), allowed, u)
+        self.effective = to_mask(caps.get("effective"), allowed, u)
+        self.permitted = to_mask(caps.get("permitted"), allowed, u)
+        self.inheritable = to_mask(caps.get("inheritable"), allowed, u)
+        self.ambient = to_mask(caps.get("ambient"), allowed, u)
         self.host_bounding = allowed
 
     def apply_bounding(self) -> None:
@@ -99,17 +109,22 @@ class CapSets:
             if self.host_bounding & bit and not self.bounding & bit:
                 sc.prctl(sc.PR_CAPBSET_DROP, n)
 
-    def apply(self) -> None:
+    def apply(self) -> list[str]:
         """capset(effective, permitted, inheritable) then raise the ambient set
-        (after the user change; keep-caps must have been set across setuid)."""
+        (after the user change; keep-caps must have been set across setuid).
+        Returns warnings for ambient caps the kernel refused (not inheritable
+        or not permitted), runc's "can't raise ambient capability CAP_X: ..."."""
         sc.capset(self.effective, self.permitted, self.inheritable)
         try:
             sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
         except Exception:
             pass
+        warnings = []
         for n in range(last_cap() + 1):
             if self.ambient & (1 << n):
                 try:
                     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, n)
-                except Exception as e:
-                    log.debug("ambient capability %d not raised: %s", n, e)
+                except Exception as e:  # noqa: BLE001
+                    text = str(getattr(e, "message", e)).rpartition(": ")[2]
+                    warnings.append(f"can't raise ambient capability {cap_name(n)}: {text}")
+        return warnings

@@ -19,15 +19,18 @@ from skiff.errors import (Conflict, ExecError, InvalidArgument, NotFound, NotMod
 from skiff.runtime import fastjson
 from skiff.runtime.cgroups.detect import default_path, new_manager
 from skiff.runtime.linux import init as _init
+from skiff.runtime.linux._log import log
 
 OCI_VERSION = "1.1.0"
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
 
 
 def _state_dir(root: str, container_id: str) -> str:
-    if (not container_id or len(container_id) > 1024 or not container_id[0].isalnum()
-            or not _ID_CHARS.issuperset(container_id)):
-        raise InvalidArgument(f"invalid container id {container_id!r}", id=container_id)
+    # runc's ValidateID: letters, digits and "_+-.", at most 1024, not "." / "..";
+    # and no leading "-" (it could only ever be read as an option)
+    if (not container_id or len(container_id) > 1024 or container_id in (".", "..")
+            or container_id[0] == "-" or not _ID_CHARS.issuperset(container_id)):
+        raise InvalidArgument(f"invalid container ID format: {container_id!r}", id=container_id)
     return os.path.join(root, container_id)
 
 
@@ -68,7 +71,10 @@ def load_config(bundle: str) -> dict:
 
 
 def _manager(st: dict):
-    return new_manager(st["cgroupsPath"])
+    # the directories resolved at create time: a relative cgroupsPath was
+    # taken relative to the creator's cgroups, not this caller's (runc keeps
+    # them in its state too)
+    return new_manager(st["cgroupsPath"], resolved=st.get("cgroupPaths"))
 
 
 _IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
@@ -110,31 +116,32 @@ def check_sysctls(spec: dict) -> None:
 
 
 #: runc's AllowedDevices (libcontainer/specconv): mknod of anything, the
-#: standard character devices, the pty ones and /dev/net/tun; appended to the
-#: spec's device rules so that a "deny all" in linux.resources.devices (as
-#: ``runc spec`` writes) still leaves /dev/null, /dev/ptmx, /dev/pts/N usable
-_ALLOWED_DEVICES = (("c", None, None, "m"), ("b", None, None, "m"),
-                    ("c", 1, 3, "rwm"), ("c", 1, 8, "rwm"), ("c", 1, 7, "rwm"),
-                    ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"),
-                    ("c", 136, None, "rwm"), ("c", 5, 2, "rwm"), ("c", 10, 200, "rwm"))
+#: standard character devices, the pty ones and /dev/net/tun, as (path or
+#: None, type, major, minor, access); appended to the spec's device rules so
+#: that a "deny all" in linux.resources.devices (as ``runc spec`` writes)
+#: still leaves /dev/null, /dev/ptmx, /dev/pts/N usable
+_ALLOWED_DEVICES = ((None, "c", None, None, "m"), (None, "b", None, None, "m"),
+                    ("/dev/null", "c", 1, 3, "rwm"), ("/dev/random", "c", 1, 8, "rwm"),
+                    ("/dev/full", "c", 1, 7, "rwm"), ("/dev/tty", "c", 5, 0, "rwm"),
+                    ("/dev/zero", "c", 1, 5, "rwm"), ("/dev/urandom", "c", 1, 9, "rwm"),
+                    (None, "c", 136, None, "rwm"), (None, "c", 5, 2, "rwm"),
+                    (None, "c", 10, 200, "rwm"))
 
 
 def _with_default_devices(linux: dict) -> dict:
     """linux.resources with the device rules runc ends up with: the spec's
-    rules, then an allow rule for each linux.devices entry and runc's
-    AllowedDevices (later rules win in the devices cgroup)."""
+    rules (or "deny all" when it has none), then runc's AllowedDevices except
+    those whose path linux.devices redefines (specconv createDevices: the
+    spec's devices get no rule of their own; later rules win)."""
     res = dict(linux.get("resources") or {})
-    rules = list(res.get("devices") or ())
-    if not rules:
-        return res  # nothing denied: the cgroup allows everything already
-    for d in linux.get("devices") or ():
-        t = d.get("type")
-        if t in ("c", "b", "u") and d.get("major") is not None:
-            rules.append({"allow": True, "type": "b" if t == "b" else "c",
-                          "major": d.get("major"), "minor": d.get("minor"), "access": "rwm"})
-    for t, major, minor, access in _ALLOWED_DEVICES:
-        rules.append({"allow": True, "type": t, "major": major, "minor": minor,
-                      "access": access})
+    # runc's device emulator starts from "deny everything": a spec without
+    # device rules still only gets the default devices
+    rules = list(res.get("devices") or ()) or [{"allow": False, "access": "rwm"}]
+    spec_paths = {d.get("path") for d in linux.get("devices") or ()}
+    for path, t, major, minor, access in _ALLOWED_DEVICES:
+        if path is None or path not in spec_paths:
+            rules.append({"allow": True, "type": t, "major": major, "minor": minor,
+                          "access": access})
     res["devices"] = rules
     return res
 
@@ -187,13 +194,15 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
     try:
         os.mkdir(sdir, 0o711)
     except FileExistsError:
-        raise Conflict(f"container {container_id} already exists", id=container_id) from None
+        raise Conflict(f"container with given ID already exists: {container_id}",
+                       id=container_id) from None
 
     cg_path = linux.get("cgroupsPath") or default_path(container_id)
     state = {"ociVersion": OCI_VERSION, "id": container_id, "status": "creating", "pid": 0,
              "bundle": bundle, "rootfs": rootfs_dir, "created": _now(),
              "annotations": spec.get("annotations") or {}, "cgroupsPath": cg_path,
-             "owner": "root" if os.geteuid() == 0 else str(os.geteuid())}
+             "owner": "root" if os.geteuid() == 0 else str(os.geteuid()),
+             "host_pidns": not _own_namespace(spec, "pid", "pid")}
     if hooks_cfg.get("poststart") or hooks_cfg.get("poststop"):
         state["hooks"] = {k: hooks_cfg[k] for k in ("poststart", "poststop") if hooks_cfg.get(k)}
     _write_json(os.path.join(sdir, "state.json"), state)
@@ -208,10 +217,16 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
         os.chmod(os.path.join(sdir, "exec.fifo"), 0o622)
         mgr = new_manager(cg_path)
         mgr.create()
+        resolved = getattr(mgr, "resolved", None)
+        if resolved is not None:
+            state["cgroupPaths"] = resolved()
+            _write_json(os.path.join(sdir, "state.json"), state)
         mgr.set(_with_default_devices(linux))
         if proc.get("terminal"):
             if not console_socket:
-                raise InvalidArgument("process.terminal needs a console socket", id=container_id)
+                raise InvalidArgument("cannot allocate tty if runc will detach without setting "
+                                      "console socket (process.terminal needs one)",
+                                      id=container_id)
             import socket
             console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -229,6 +244,7 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
             stdio=tuple(stdio) if stdio else None,
             console_fd=console.fileno() if console else None,
             no_pivot=no_pivot, preserve_fds=preserve_fds)
+        log.debug("nsexec container setup")
         mid = os.fork()
         if mid == 0:  # the intermediate process: never returns
             try:
@@ -257,13 +273,17 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
                 _init.send(p2c_w, {"type": "ack"})
             elif t == "pid":
                 init_pid = int(msg["pid"])
+                log.debug("child process in init()")
             elif t == "hooks":
                 hooks_pending = True
+            elif t == "log":
+                _relay_log(msg)
             elif t == "error":
                 err = _init.rebuild_error(msg)
                 break
             elif t == "ready":
                 ready = True
+                log.debug("init: closing the pipe to signal completion")
                 break
             if hooks_pending and init_pid:
                 # the init waits before pivot_root: prestart and createRuntime
@@ -285,10 +305,7 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
         state.update(status="created", pid=init_pid, init_start=_start_time(init_pid))
         _write_json(os.path.join(sdir, "state.json"), state)
         if pid_file:
-            tmp = pid_file + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(str(init_pid))
-            os.replace(tmp, pid_file)
+            _write_pid_file(pid_file, init_pid)
         return init_pid
     except BaseException as exc:
         if init_pid:
@@ -315,6 +332,23 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
             os.close(fd)
         if console is not None:
             console.close()
+
+
+def _relay_log(msg: dict) -> None:
+    """A {"type": "log", "level", "msg"} record of the init or an exec'd
+    process (runc's init log pipe) -> our log."""
+    level = msg.get("level")
+    fn = getattr(log, level if level in ("debug", "info", "warning", "error") else "info")
+    fn("%s", str(msg.get("msg", "")))
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    """Atomically (a temporary file renamed over it, as runc), relative to the cwd."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
 
 
 def _remove_state_dir(sdir: str) -> None:
@@ -377,11 +411,15 @@ def _kill_cgroup(mgr, sig: int = _signal.SIGKILL, wait: float = 2.0) -> None:
 def _load(root: str, container_id: str) -> tuple[str, dict]:
     sdir = _state_dir(root, container_id)
     try:
-        return sdir, fastjson.load_file(os.path.join(sdir, "state.json"))
+        st = fastjson.load_file(os.path.join(sdir, "state.json"))
     except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"container {container_id} does not exist", id=container_id) from None
     except ValueError:
-        raise SkiffError(f"container {container_id}: corrupt state.json", id=container_id) from None
+        st = None
+    if not isinstance(st, dict) or "id" not in st or "bundle" not in st:
+        # not ours (another runtime's state under the same --root) or damaged
+        raise SkiffError(f"container {container_id}: corrupt state.json", id=container_id)
+    return sdir, st
 
 
 def _status(sdir: str, st: dict) -> str:
@@ -404,10 +442,16 @@ def state(root: str, container_id: str) -> dict:
     "rootfs", "created" (RFC 3339) and "owner" as runc. Raises NotFound."""
     sdir, st = _load(root, container_id)
     status = _status(sdir, st)
-    out = {"ociVersion": st.get("ociVersion", OCI_VERSION), "id": st["id"], "status": status,
-           "pid": st.get("pid", 0) if status != "stopped" else 0, "bundle": st["bundle"],
-           "rootfs": st.get("rootfs", ""), "created": st.get("created", ""),
-           "owner": st.get("owner", ""), "annotations": st.get("annotations") or {}}
+    # runc's field order (ociVersion, id, pid, status, bundle, rootfs, created,
+    # annotations when there are any, owner): ``runc list --format json`` is
+    # matched textually by some tools
+    out = {"ociVersion": st.get("ociVersion", OCI_VERSION), "id": st["id"],
+           "pid": st.get("pid", 0) if status != "stopped" else 0, "status": status,
+           "bundle": st["bundle"], "rootfs": st.get("rootfs", ""),
+           "created": st.get("created", "")}
+    if st.get("annotations"):
+        out["annotations"] = st["annotations"]
+    out["owner"] = st.get("owner", "")
     return out
 
 
@@ -419,14 +463,15 @@ def start(root: str, container_id: str, timeout: float | None = None) -> None:
     sdir, st = _load(root, container_id)
     status = _status(sdir, st)
     if status == "running":
-        raise NotModified(f"container {container_id} is already running", id=container_id)
+        raise NotModified("cannot start an already running container", id=container_id)
     if status != "created":
-        raise Conflict(f"cannot start a container that is {status}", id=container_id)
+        raise Conflict(f"cannot start a container that has {_PAST.get(status, status)}",
+                       id=container_id)
     fifo = os.path.join(sdir, "exec.fifo")
     try:
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise NotModified(f"container {container_id} is already running", id=container_id) from None
+        raise NotModified("cannot start an already running container", id=container_id) from None
     data = b""
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
@@ -464,13 +509,27 @@ def start(root: str, container_id: str, timeout: float | None = None) -> None:
                         id=container_id)
     if (st.get("hooks") or {}).get("poststart"):
         from skiff.runtime.linux import hooks as _hooks
-        _hooks.run(st["hooks"], "poststart", _hook_state(st, "running"), fatal=False)
+        try:
+            _hooks.run(st["hooks"], "poststart", _hook_state(st, "running"), fatal=True)
+        except SkiffError:
+            # runc: a failing poststart hook fails start and ends the container
+            try:
+                os.kill(st["pid"], _signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            raise
+
+
+_PAST = {"stopped": "stopped", "paused": "been paused", "creating": "not been created"}
 
 
 def _hook_state(st: dict, status: str) -> dict:
     return {"ociVersion": st.get("ociVersion", OCI_VERSION), "id": st["id"], "status": status,
             "pid": st.get("pid", 0) if status != "stopped" else 0, "bundle": st["bundle"],
             "annotations": st.get("annotations") or {}}
+
+
+_FATAL_TO_RUNC_INIT = (_signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM, _signal.SIGQUIT)
 
 
 def kill(root: str, container_id: str, signal: int, all: bool = False) -> None:
@@ -481,12 +540,24 @@ def kill(root: str, container_id: str, signal: int, all: bool = False) -> None:
     if all:
         _kill_cgroup(_manager(st), signal)
         return
+    if signal == _signal.SIGKILL and st.get("host_pidns"):
+        # no pid namespace of its own: killing the init does not take the
+        # other processes with it (pid_namespaces(7)), so SIGKILL goes to every
+        # process of the cgroup, even when the init is already gone (runc)
+        mgr = _manager(st)
+        if status != "stopped" or mgr.pids():
+            _kill_cgroup(mgr, signal)
+            return
     if status not in ("created", "running", "paused"):
-        raise Conflict(f"container {container_id} is not running", id=container_id)
+        raise Conflict("container not running", id=container_id)
+    if status == "created" and signal in _FATAL_TO_RUNC_INIT and not st.get("host_pidns"):
+        # runc's init is a Go program until start: HUP/INT/TERM/QUIT end it.
+        # Ours, PID 1 of its namespace without handlers, would ignore them.
+        signal = _signal.SIGKILL
     try:
         os.kill(st["pid"], signal)
     except ProcessLookupError:
-        pass
+        raise Conflict("container not running", id=container_id) from None
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
@@ -505,7 +576,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         raise
     status = _status(sdir, st)
     if status in ("running", "paused") and not force:
-        raise Conflict(f"cannot delete container {container_id} that is not stopped: running",
+        raise Conflict(f"cannot delete container {container_id} that is not stopped: {status}",
                        id=container_id)
     mgr = _manager(st)
     if status == "paused":
@@ -533,16 +604,29 @@ _NS_PROC = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts":
 
 
 def exec_process(root: str, container_id: str, process: dict, *, stdio=None,
-                 console_socket=None, pid_file=None, preserve_fds: int = 0) -> int:
+                 console_socket=None, pid_file=None, preserve_fds: int = 0,
+                 exec_wait_fifo: int | None = None, cgroups: list[str] | None = None,
+                 ignore_paused: bool = False, on_waiting=None) -> int:
     """Run ``process`` (an OCI config.md#process object: args, env, cwd, user,
     capabilities, terminal...) inside a created or running container (runc
     exec): it joins the init's cgroup and namespaces and execs. Returns its
     host pid once execve succeeded. As with create(), the caller should be a
-    subreaper to become its parent. Raises NotFound, Conflict (stopped),
+    subreaper to become its parent. ``exec_wait_fifo``: an (O_PATH) fd of a
+    fifo the process opens for writing right before execve, so it only runs
+    once someone reads it; this returns as soon as its pid is known (a later
+    exec failure is not reported) unless ``on_waiting(pid)`` is given: it is
+    called then (it must open the fifo's read end) and the exec is awaited
+    as usual. ``cgroups``: runc exec --cgroup values,
+    "[controller[,controller]:]sub/path" relative to the container's cgroup
+    (InvalidArgument: "bad sub cgroup path", "unknown controller").
+    Raises NotFound, Conflict (stopped),
     ExecError (runc's wording), SystemError_ for other failures."""
     sdir, st = _load(root, container_id)
     status = _status(sdir, st)
-    if status not in ("created", "running"):
+    if status == "paused" and not ignore_paused:
+        raise Conflict("cannot exec in a paused container (use --ignore-paused to override)",
+                       id=container_id)
+    if status not in ("created", "running", "paused"):
         raise Conflict(f"cannot exec in a {status} container", id=container_id)
     if not (process or {}).get("args"):
         raise InvalidArgument("process.args must not be empty", id=container_id)
@@ -564,12 +648,16 @@ def exec_process(root: str, container_id: str, process: dict, *, stdio=None,
             continue
         joins.append((t, target))
     mgr = _manager(st)
+    if cgroups:
+        mgr = _ExecCgroup(mgr, parse_sub_cgroups(cgroups, mgr))
     console = None
     fds: list[int] = []
     try:
         if process.get("terminal"):
             if not console_socket:
-                raise InvalidArgument("process.terminal needs a console socket", id=container_id)
+                raise InvalidArgument("cannot allocate tty if runc will detach without setting "
+                                      "console socket (process.terminal needs one)",
+                                      id=container_id)
             import socket
             console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             console.connect(console_socket)
@@ -579,6 +667,9 @@ def exec_process(root: str, container_id: str, process: dict, *, stdio=None,
             container_id=container_id, spec=spec, bundle=st["bundle"], rootfs=st.get("rootfs", ""),
             state_dir=sdir, sync_fd=w, cgroup=mgr, stdio=tuple(stdio) if stdio else None,
             console_fd=console.fileno() if console else None, preserve_fds=preserve_fds)
+        if exec_wait_fifo is not None:
+            cfg.extra["exec_wait_fifo_fd"] = exec_wait_fifo
+        log.debug("nsexec container setup")
         mid = os.fork()
         if mid == 0:
             try:
@@ -597,8 +688,15 @@ def exec_process(root: str, container_id: str, process: dict, *, stdio=None,
             msg = reader.next()
             if msg is None:
                 break
-            if msg.get("type") == "pid":
+            if msg.get("type") == "log":
+                _relay_log(msg)
+            elif msg.get("type") == "pid":
                 pid = int(msg["pid"])
+                log.debug("child process in init()")
+                if exec_wait_fifo is not None:
+                    if on_waiting is None:
+                        break  # it blocks on the fifo before execve
+                    on_waiting(pid)
             elif msg.get("type") == "error":
                 err = _init.rebuild_error(msg)
                 break
@@ -609,11 +707,20 @@ def exec_process(root: str, container_id: str, process: dict, *, stdio=None,
             raise err
         if not pid:
             raise SkiffError(f"exec in container {container_id} failed", id=container_id)
+        log.debug("setns_init: about to exec")
         if pid_file:
-            tmp = pid_file + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(str(pid))
-            os.replace(tmp, pid_file)
+            try:
+                _write_pid_file(pid_file, pid)
+            except OSError as e:
+                # as runc: the process must not outlive a failed exec command
+                try:
+                    os.kill(pid, _signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                _reap(pid)
+                raise SystemError_(f"exec in container {container_id}: pid file {pid_file}: "
+                                   f"{os.strerror(e.errno or 0).lower()}", errno=e.errno or 0,
+                                   id=container_id) from None
         return pid
     except OSError as e:
         raise SystemError_(f"exec in container {container_id}: {os.strerror(e.errno or 0).lower()}",
@@ -625,13 +732,99 @@ def exec_process(root: str, container_id: str, process: dict, *, stdio=None,
             console.close()
 
 
+def parse_sub_cgroups(values: list[str], mgr) -> dict[str, str]:
+    """runc exec --cgroup values -> {controller ("" = every one): sub path
+    relative to the container's cgroup ("" = the cgroup itself)}."""
+    known = {c for name in mgr.paths() for c in name.split(",")}
+    out: dict[str, str] = {}
+    for v in values:
+        ctrls, sep, sub = v.partition(":")
+        if not sep:
+            ctrls, sub = "", v
+        # relative to the container's cgroup ("/" is the cgroup itself);
+        # nothing may lead out of it
+        if _escapes(sub):
+            raise InvalidArgument(f"bad sub cgroup path: {sub}")
+        clean = os.path.normpath("/" + sub).lstrip("/")
+        for c in (ctrls.split(",") if ctrls else [""]):
+            if c and c not in known:
+                raise InvalidArgument(f"unknown controller {c} in --cgroup {v}")
+            out[c] = clean
+    return out
+
+
+def _escapes(sub: str) -> bool:
+    """Does the relative path ``sub`` climb above its start at some point?"""
+    depth = 0
+    for part in sub.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+class _ExecCgroup:
+    """The container's cgroup manager with runc exec --cgroup applied: the
+    exec'd process joins sub-cgroups of it (they must exist)."""
+
+    def __init__(self, mgr, subs: dict[str, str]):
+        self._mgr, self._subs = mgr, subs
+
+    def __getattr__(self, name):
+        return getattr(self._mgr, name)
+
+    def paths(self) -> dict[str, str]:
+        out = {}
+        for name, d in self._mgr.paths().items():
+            sub = next((self._subs[c] for c in name.split(",") if c in self._subs),
+                       self._subs.get("", ""))
+            out[name] = os.path.join(d, sub) if sub else d
+        return out
+
+    def apply(self, pid: int) -> None:
+        for d in self.paths().values():
+            try:
+                fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY)
+                try:
+                    os.write(fd, str(pid).encode())
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise SystemError_(f"adding pid {pid} to cgroups: {d}: "
+                                   f"{os.strerror(e.errno or 0).lower()}", errno=e.errno or 0) \
+                    from None
+        if pid == os.getpid():
+            try:
+                from skiff.runtime.cgroups.v1 import reset_affinity
+                reset_affinity(0)  # the kernel narrows it to the cgroup's cpuset (runc)
+            except ImportError:
+                pass
+        # a hybrid host's cgroup2 tree, as the container's own processes
+        unified = getattr(self._mgr, "unified_path", lambda: None)()
+        if unified:
+            sub = os.path.join(unified, self._subs.get("", ""))
+            for d in (sub, unified):
+                try:
+                    fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY)
+                    try:
+                        os.write(fd, str(pid).encode())
+                    finally:
+                        os.close(fd)
+                    break
+                except OSError:
+                    continue
+
+
 def pause(root: str, container_id: str) -> None:
     """Freeze every process of a running container (cgroup freezer); state
     then reports "paused". Raises NotFound, Conflict (not running)."""
     sdir, st = _load(root, container_id)
     status = _status(sdir, st)
     if status != "running":
-        raise Conflict(f"container {container_id} is not running: {status}", id=container_id)
+        raise Conflict(f"container not running: {status}", id=container_id)
     _manager(st).freeze()
     st["paused"] = True
     _write_json(os.path.join(sdir, "state.json"), st)
@@ -641,7 +834,7 @@ def resume(root: str, container_id: str) -> None:
     """Thaw a paused container. Raises NotFound, Conflict (not paused)."""
     sdir, st = _load(root, container_id)
     if _status(sdir, st) != "paused":
-        raise Conflict(f"container {container_id} is not paused", id=container_id)
+        raise Conflict("container not paused", id=container_id)
     _manager(st).thaw()
     st["paused"] = False
     _write_json(os.path.join(sdir, "state.json"), st)
@@ -676,11 +869,31 @@ def update(root: str, container_id: str, resources: dict) -> None:
     (stopped), InvalidArgument, SystemError_ (kernel refused)."""
     sdir, st = _load(root, container_id)
     if _status(sdir, st) == "stopped":
-        raise Conflict(f"container {container_id} is stopped", id=container_id)
-    _manager(st).set(resources or {})
+        raise Conflict("container not running", id=container_id)
+    # runc update never touches the device rules (SkipDevices)
+    _manager(st).set({k: v for k, v in (resources or {}).items() if k != "devices"})
 
 
 def stats(root: str, container_id: str) -> dict:
     """The container's cgroup counters (CgroupManager.stats()). Raises NotFound."""
     _, st = _load(root, container_id)
     return _manager(st).stats()
+
+
+def runc_stats(root: str, container_id: str) -> dict | None:
+    """The ``data`` of ``runc events --stats`` (runc's types.Stats shape) when
+    the cgroup driver provides it, else None. Raises NotFound."""
+    _, st = _load(root, container_id)
+    fn = getattr(_manager(st), "runc_stats", None)
+    return fn() if fn is not None else None
+
+
+def oom_count(root: str, container_id: str) -> int | None:
+    """How many times the OOM killer struck in the container's cgroup (None
+    when the cgroup driver cannot tell). Raises NotFound."""
+    _, st = _load(root, container_id)
+    fn = getattr(_manager(st), "oom_kill_count", None)
+    try:
+        return fn() if fn is not None else None
+    except (OSError, SkiffError):
+        return None

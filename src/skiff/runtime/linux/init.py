@@ -93,6 +93,18 @@ def send(fd: int, msg: dict) -> None:
         data = data[n:]
 
 
+def report(cfg: "InitConfig", level: str, msg: str) -> None:
+    """A log record from the intermediate/init/exec'd process for the creator
+    to log (runc's init log pipe): {"type": "log", "level", "msg"} on the sync
+    pipe; dropped once that pipe is closed."""
+    if cfg.sync_fd is None or cfg.sync_fd < 0:
+        return
+    try:
+        send(cfg.sync_fd, {"type": "log", "level": level, "msg": msg})
+    except OSError:
+        pass
+
+
 class Reader:
     """Reads JSON lines from the sync socket; ``next()`` returns None at EOF."""
 
@@ -148,14 +160,68 @@ def intermediate(cfg: InitConfig) -> None:
     code = 1
     try:
         linux = cfg.spec.get("linux") or {}
-        # 1. join the container's cgroup, so everything after is accounted there
+        # 0. time offsets need a new time namespace (runc's validator)
+        ns_list = linux.get("namespaces") or ()
+        has_time = any(n.get("type") == "time" for n in ns_list)
+        if linux.get("timeOffsets") is not None:
+            if not has_time:
+                raise errors.InvalidArgument("time namespace offsets specified, but time "
+                                             "namespace isn't enabled in the config")
+            if any(n.get("type") == "time" and n.get("path") for n in ns_list):
+                raise errors.InvalidArgument("time namespace enabled, but both namespace path "
+                                             "and time offsets specified -- you may only "
+                                             "provide one")
+        # 0b. linux.netDevices: checked, and looked up in the host's namespace
+        netdev = None
+        if linux.get("netDevices"):
+            step = "network devices"
+            wanted = namespaces.parse_net_addresses(linux["netDevices"])
+            net = [n for n in ns_list if n.get("type") == "network"]
+            if not net or (net[0].get("path") and _same_file(net[0]["path"], "/proc/self/ns/net")):
+                raise errors.InvalidArgument("unable to move network devices without a private "
+                                             "NET namespace")
+            netdev = namespaces.prepare_net_devices(linux["netDevices"]) + (wanted,)
+            if any(n.get("type") == "user" for n in ns_list):
+                # moved by a child that stays the host's root (see the helper)
+                host_nl, index, addrs, _ = netdev
+                host_nl.close()
+                netdev = namespaces.net_devices_helper(linux["netDevices"], index, addrs,
+                                                       wanted)
+        # 1. join the container's cgroup, so everything after is accounted
+        #    there; the hybrid cgroup2 tree (slow: see join_unified) may wait
+        #    until the init is forked unless a cgroup or user namespace is
+        #    made or joined from here, or hooks may look at the init first
         step = "join cgroup"
-        cfg.cgroup.apply(os.getpid())
-        # 2. join the namespaces that have a path (user first, mount last)
         flags, joins = namespaces.parse(linux.get("namespaces"))
-        for ns_type, path in joins:
+        defer_unified = (hasattr(cfg.cgroup, "join_unified")
+                         and not flags & (sc.CLONE_NEWUSER | sc.CLONE_NEWCGROUP)
+                         and not any(t in ("user", "cgroup") for t, _ in joins)
+                         and not wants_hook_sync(cfg.spec))
+        cfg.cgroup.apply(os.getpid(), unified=not defer_unified)
+        if defer_unified:
+            # opened now: a mount namespace joined below may hide the path
+            cfg.extra["cgroup2_fd"] = _open_cgroup2_dir(cfg)
+        # 2. join the namespaces that have a path (user first, mount last)
+        non_dumpable(flags & sc.CLONE_NEWUSER or any(t == "user" for t, _ in joins))
+        if any(rootfs.is_idmapped(m) for m in cfg.spec.get("mounts") or ()):
+            step = "prepare id-mapped mounts"
+            cfg.extra["mount_fds"] = open_mount_sources(cfg, userns=False, joins=joins)
+        if flags & sc.CLONE_NEWUSER or any(t == "user" for t, _ in joins):
+            # bind sources the container's root may not reach: detached
+            # copies opened now, as the runtime's user (runc's mount fds)
+            step = "open bind mount sources"
+            cfg.extra["mount_fds"] = {**open_mount_sources(cfg, userns=True),
+                                      **cfg.extra.get("mount_fds", {})}
+            # its root may not read the host's Python library: load now
+            step = "load modules"
+            preload(cfg.spec)
+        for ns_type, path in namespaces.join_order(joins):
             step = f"join {ns_type} namespace"
             namespaces.join(ns_type, path)
+            if ns_type == "user":
+                # become the joined namespace's root (runc's nsexec)
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
         # 3. a new user namespace first; the creator writes our id maps
         if flags & sc.CLONE_NEWUSER:
             step = "unshare user namespace"
@@ -171,6 +237,18 @@ def intermediate(cfg: InitConfig) -> None:
         if flags:
             step = "unshare namespaces"
             sc.unshare(flags)
+        # 4a. host network devices into the container's network namespace
+        if netdev is not None:
+            step = "move network devices"
+            if len(netdev) == 3:
+                namespaces.run_net_helper(netdev)
+            else:
+                host_nl, index, addrs, wanted = netdev
+                try:
+                    namespaces.move_net_devices(linux["netDevices"], host_nl, index, addrs,
+                                                wanted)
+                finally:
+                    host_nl.close()
         # 4b. a new time namespace takes its offsets before any process enters it
         offsets = linux.get("timeOffsets") or {}
         if flags & sc.CLONE_NEWTIME and offsets:
@@ -185,10 +263,20 @@ def intermediate(cfg: InitConfig) -> None:
         if cfg.ack_fd is not None and not wants_hook_sync(cfg.spec):
             os.close(cfg.ack_fd)
             cfg.ack_fd = None
-        pid = os.fork()
+        pid = _fork_init(cfg) if defer_unified else os.fork()
         if pid == 0:
+            fd = cfg.extra.pop("cgroup2_fd", -1)
+            if fd >= 0:
+                os.close(fd)  # the init keeps no stray fds
             init_process(cfg)  # never returns
         send(cfg.sync_fd, {"type": "pid", "pid": pid})
+        fd = cfg.extra.pop("cgroup2_fd", -1)
+        if fd >= 0:
+            if not cfg.extra.get("born_in_cgroup2"):
+                # while the init sets up; the creator reaps us before start()
+                step = "join cgroup"
+                _join_cgroup2_dir(fd, pid)
+            os.close(fd)
         code = 0
     except BaseException as e:  # noqa: BLE001 - everything goes to the creator
         try:
@@ -197,6 +285,185 @@ def intermediate(cfg: InitConfig) -> None:
             pass
     finally:
         os._exit(code)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def non_dumpable(userns) -> None:
+    """prctl(PR_SET_DUMPABLE, 0) as runc's init: until execve (which resets
+    it) the container cannot open /proc/<pid>/exe (the host's interpreter)
+    or ptrace us once we run under its uid. Not with a user namespace: the
+    mapped root could then no longer open its own /proc files (timens
+    offsets, setgroups); not for a non-root runtime either."""
+    if userns or os.geteuid() != 0:
+        return
+    try:
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    except errors.SkiffError:
+        pass
+
+
+def open_mount_sources(cfg: InitConfig, userns: bool, joins=()) -> dict[int, int]:
+    """{index in spec mounts: open_tree(OPEN_TREE_CLONE) fd}: with ``userns``
+    the plain bind mounts whose source is outside the rootfs (a source inside
+    it may be an earlier mount of this container: it is bound by path
+    later); without, the id-mapped bind mounts (MOUNT_ATTR_IDMAP set on the
+    detached tree with a user namespace holding the mount's mappings, or the
+    container's, as runc)."""
+    out: dict[int, int] = {}
+    root = cfg.rootfs.rstrip("/") + "/"
+    linux = cfg.spec.get("linux") or {}
+    for i, m in enumerate(cfg.spec.get("mounts") or ()):
+        opts = m.get("options") or ()
+        idmapped = rootfs.is_idmapped(m)
+        if idmapped == userns:
+            continue
+        is_bind = m.get("type") == "bind" or "bind" in opts or "rbind" in opts
+        if not is_bind:
+            if idmapped:
+                raise errors.InvalidArgument("id-mapped mounts are only supported for "
+                                             "bind-mounts")
+            continue
+        src = m.get("source") or ""
+        if not src:
+            continue
+        src = src if os.path.isabs(src) else os.path.join(cfg.bundle, src)
+        if not idmapped and (os.path.abspath(src) + "/").startswith(root):
+            continue
+        flags = sc.OPEN_TREE_CLONE | os.O_CLOEXEC | (sc.AT_RECURSIVE if "rbind" in opts else 0)
+        if not idmapped:
+            try:
+                out[i] = sc.open_tree(src, flags)
+            except errors.SkiffError:
+                pass  # by path later, with the error it gives then
+            continue
+        uids = m.get("uidMappings") or linux.get("uidMappings")
+        gids = m.get("gidMappings") or linux.get("gidMappings")
+        ns_fd = None
+        if not (m.get("uidMappings") or m.get("gidMappings")):
+            user_path = [p for t, p in joins if t == "user"]
+            if user_path and not (uids or gids):
+                ns_fd = os.open(user_path[0], os.O_RDONLY | os.O_CLOEXEC)
+        if ns_fd is None:
+            if not uids or not gids:
+                raise errors.InvalidArgument("id-mapped mounts must have both uid and gid "
+                                             "mappings specified")
+            ns_fd = _mapped_userns(uids, gids)
+        if (os.path.abspath(src) + "/").startswith(root):
+            # the source may be an earlier mount of this container: the init
+            # clones it in its own mount namespace (idmap_tree())
+            cfg.extra.setdefault("idmap_late", {})[i] = (ns_fd, src, flags, "ridmap" in opts)
+            continue
+        try:
+            tree = sc.open_tree(src, flags)
+            try:
+                sc.mount_setattr("", sc.MOUNT_ATTR_IDMAP, 0, recursive="ridmap" in opts,
+                                 dirfd=tree, userns_fd=ns_fd)
+            except BaseException:
+                os.close(tree)
+                raise
+            out[i] = tree
+        finally:
+            os.close(ns_fd)
+    return out
+
+
+def idmap_tree(late: tuple) -> int:
+    """In the init: the id-mapped clone of a source inside the rootfs."""
+    ns_fd, src, flags, recursive = late
+    try:
+        tree = sc.open_tree(src, flags)
+        try:
+            sc.mount_setattr("", sc.MOUNT_ATTR_IDMAP, 0, recursive=recursive, dirfd=tree,
+                             userns_fd=ns_fd)
+        except BaseException:
+            os.close(tree)
+            raise
+        return tree
+    finally:
+        os.close(ns_fd)
+
+
+def _mapped_userns(uids: list[dict], gids: list[dict]) -> int:
+    """An fd of a new user namespace with these id maps (a short-lived child
+    unshares it; we write its maps and keep /proc/CHILD/ns/user open)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(w)
+            sc.unshare(sc.CLONE_NEWUSER)
+            os.read(r, 1)
+        finally:
+            os._exit(0)
+    os.close(r)
+    try:
+        # the child has unshared once its ns differs from ours
+        import time
+        mine = os.stat("/proc/self/ns/user").st_ino
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                if os.stat(f"/proc/{pid}/ns/user").st_ino != mine:
+                    break
+            except FileNotFoundError:
+                raise errors.SkiffError("id-mapped mount: the user namespace helper died") \
+                    from None
+            time.sleep(0.0002)
+        namespaces.write_id_maps(pid, uids, gids)
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(w)
+        os.waitpid(pid, 0)
+
+
+def _open_cgroup2_dir(cfg: InitConfig) -> int:
+    """A directory fd (O_RDONLY, close-on-exec) of the container's cgroup2 directory (the
+    hybrid host's unified tree), or -1 when there is none."""
+    u = cfg.cgroup.unified_path() if hasattr(cfg.cgroup, "unified_path") else None
+    if not u:
+        return -1
+    try:
+        return os.open(u, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return -1
+
+
+def _join_cgroup2_dir(dir_fd: int, pid: int) -> None:
+    """Move ``pid`` into the cgroup2 directory ``dir_fd`` (cgroup.procs; the
+    slow way, see V1Manager.join_unified). Failures are ignored, as there."""
+    try:
+        fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            os.write(fd, str(pid).encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _fork_init(cfg: InitConfig) -> int:
+    """Fork the init straight into the container's cgroup2 directory
+    (cfg.extra["cgroup2_fd"]; syscalls.fork_into_cgroup: no migration, no
+    RCU grace period) and set cfg.extra["born_in_cgroup2"]; without that
+    directory, or if clone3 is refused, a plain os.fork() (the caller then
+    joins the init the slow way)."""
+    fd = cfg.extra.get("cgroup2_fd", -1)
+    if fd >= 0:
+        try:
+            pid = sc.fork_into_cgroup(fd)
+        except errors.SystemError_:
+            pid = -1
+        if pid >= 0:
+            cfg.extra["born_in_cgroup2"] = True
+            return pid
+    return os.fork()
 
 
 # ------------------------------------------------------------------- the init
@@ -208,12 +475,17 @@ def init_process(cfg: InitConfig) -> None:
         fifo_fd, path, args, env = _setup(cfg)
     except BaseException as e:  # noqa: BLE001
         msg = error_message(e, cfg.extra.get("step", "init"))
-        try:
-            send(cfg.sync_fd, msg)
-        except Exception:
-            # after "ready" the sync pipe is closed: the container's stderr is left
+        fifo = cfg.extra.get("fifo_fd")
+        if cfg.sync_fd is not None and cfg.sync_fd >= 0:
             try:
-                os.write(2, f"skiff-runtime: init: {msg.get('message')}\n".encode())
+                send(cfg.sync_fd, msg)
+            except Exception:
+                pass
+        elif fifo is not None:
+            # after "ready" (startContainer hooks): start() reads it from exec.fifo
+            try:
+                os.write(fifo, b"E" + json.dumps({"message": msg.get("message"),
+                                                  "exit_code": 1}).encode())
             except OSError:
                 pass
         os._exit(1)
@@ -222,10 +494,10 @@ def init_process(cfg: InitConfig) -> None:
         os.execve(path, args, env)
     except OSError as e:
         code = 127 if e.errno == 2 else 126
-        msg = f'exec: "{args[0]}": {os.strerror(e.errno).lower()}'
+        # Go's os.PathError, as runc: "exec /run.sh: no such file or directory"
+        msg = f"exec {path}: {os.strerror(e.errno).lower()}"
         try:
             os.write(fifo_fd, b"E" + json.dumps({"message": msg, "exit_code": code}).encode())
-            os.write(2, f"skiff-runtime: {msg}\n".encode())
         except OSError:
             pass
         os._exit(code)
@@ -260,27 +532,50 @@ def _setup(cfg: InitConfig):
     #    from a private parent (pivot_root refuses shared mounts; runc's
     #    rootfsParentMountPrivate)
     cfg.extra['step'] = f"bind rootfs {rootfs_dir}"
-    if prop in ("shared", "rshared"):
+    if prop not in ("rprivate", "rslave", "runbindable"):
+        # a non-recursive "/" change leaves the rootfs's parent mount as it was
         rootfs.make_parent_mount_private(rootfs_dir)
     sc.mount(rootfs_dir, rootfs_dir, None, sc.MS_BIND | sc.MS_REC)
 
     # 5. spec mounts, in order, targets resolved inside the rootfs
     cgroup_paths = cfg.cgroup.paths() if cfg.cgroup is not None else {}
     dev_bound = False
-    for m in spec.get("mounts") or ():
+    dev_ro = None
+    mount_fds = cfg.extra.pop("mount_fds", None) or {}
+    idmap_late = cfg.extra.pop("idmap_late", None) or {}
+    for i, m in enumerate(spec.get("mounts") or ()):
         cfg.extra['step'] = f"mount {m.get('type') or 'bind'} on {m.get('destination')}"
-        rootfs.mount_entry(rootfs_dir, cfg.bundle, m, cgroup_paths)
-        if m.get("destination", "").rstrip("/") == "/dev" and (
+        fd = mount_fds.pop(i, None)
+        if i in idmap_late:
+            fd = idmap_tree(idmap_late.pop(i))
+        try:
+            rootfs.mount_entry(rootfs_dir, cfg.bundle, m, cgroup_paths, source_fd=fd)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        dest = rootfs.container_dest(rootfs_dir, m.get("destination", "")).rstrip("/")
+        if dest == "/dev" and (
                 m.get("type") == "bind" or "bind" in (m.get("options") or ())
                 or "rbind" in (m.get("options") or ())):
             dev_bound = True
+        elif dest == "/dev" and m.get("type") == "tmpfs":
+            dev_ro = m if "ro" in (m.get("options") or ()) else None
+    for fd in mount_fds.values():
+        os.close(fd)
+    flags, joins = namespaces.parse(linux.get("namespaces"))
+    userns = bool(flags & sc.CLONE_NEWUSER) or any(t == "user" for t, _ in joins)
 
-    # 6. devices (unless /dev is the host's) and the /dev symlinks
+    # 6. devices (unless /dev is the host's) and the /dev symlinks; a
+    #    read-only /dev tmpfs goes read-only after that (runc)
     if not dev_bound:
         cfg.extra['step'] = "create devices"
-        rootfs.create_devices(rootfs_dir, linux.get("devices"))
+        rootfs.create_devices(rootfs_dir, linux.get("devices"), userns)
         cfg.extra['step'] = "create /dev symlinks"
         rootfs.dev_symlinks(rootfs_dir)
+    if dev_ro is not None:
+        cfg.extra['step'] = "remount /dev read-only"
+        fl, _, data = rootfs.parse_options(dev_ro.get("options"))
+        rootfs.remount_readonly(rootfs.secure_join(rootfs_dir, "/dev"), fl, data)
 
     # 6b. the cwd exists (runc creates a missing one, resolved inside the rootfs)
     cwd = proc.get("cwd") or "/"
@@ -310,9 +605,15 @@ def _setup(cfg: InitConfig):
     if hooks_cfg.get("startContainer"):
         from skiff.runtime.linux import hooks as _hooks  # noqa: F811 - loaded before pivot
 
-    # 8. keep a handle on the state directory: exec.fifo is opened after pivot
+    # 8. keep a handle on exec.fifo, opened for writing after pivot: an
+    #    O_PATH fd of the fifo itself, reopened through /proc/self/fd (as
+    #    runc: the created init then holds nothing but ".../exec.fifo");
+    #    without a /proc in the container, a handle on the state directory
+    has_proc = any(m.get("destination", "").rstrip("/") == "/proc" and m.get("type") == "proc"
+                   for m in spec.get("mounts") or ())
     cfg.extra['step'] = f"open state directory {cfg.state_dir}"
-    state_fd = os.open(cfg.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    state_fd = os.open(os.path.join(cfg.state_dir, "exec.fifo") if has_proc else cfg.state_dir,
+                       os.O_PATH | os.O_CLOEXEC | (0 if has_proc else os.O_DIRECTORY))
 
     # 9. modules used after the switch must be loaded now (the host's
     #    Python library is out of reach afterwards)
@@ -363,9 +664,9 @@ def _setup(cfg: InitConfig):
     for p in linux.get("readonlyPaths") or ():
         cfg.extra['step'] = f"make {p} read-only"
         rootfs.readonly_path(p)
-    for p in linux.get("maskedPaths") or ():
-        cfg.extra['step'] = f"mask {p}"
-        rootfs.mask_path(p)
+    if linux.get("maskedPaths"):
+        cfg.extra['step'] = "mask paths"
+        rootfs.mask_paths(linux["maskedPaths"])
     if (spec.get("root") or {}).get("readonly"):
         cfg.extra['step'] = "make root read-only"
         rootfs.readonly_root()
@@ -383,19 +684,38 @@ def _setup(cfg: InitConfig):
     cfg.extra['step'] = "report ready"
     send(cfg.sync_fd, {"type": "ready"})
     os.close(cfg.sync_fd)
+    cfg.sync_fd = -1  # its number is reused below: nothing may write there now
     cfg.extra['step'] = "open exec.fifo"
-    fifo_fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_fd)
+    # until start(), HUP/INT/TERM/QUIT end the waiting init (runc's init is Go
+    # and dies on them; a PID 1 with default dispositions would ignore them)
+    for sig in _WAIT_SIGNALS:
+        signal.signal(sig, _die_on_signal)
+    if has_proc:
+        fifo_fd = os.open(f"/proc/self/fd/{state_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    else:
+        fifo_fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_fd)
+    for sig in _WAIT_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
     os.close(state_fd)
     os.write(fifo_fd, b"0")
+    cfg.extra["fifo_fd"] = fifo_fd
 
-    # 21. startContainer hooks, in the container, after start and before the
-    #     user's process (runc's order); then the late seccomp filter
+    # 21. the late seccomp filter, then the startContainer hooks, in the
+    #     container, after start and before the user's process: they run
+    #     under the filter and inherit the process's environment (runc)
+    load_late_seccomp(cfg)
     if hooks_cfg.get("startContainer"):
         cfg.extra['step'] = "run startContainer hooks"
         st = dict(cfg.extra.get("state") or {}, status="created")
-        _hooks.run(hooks_cfg, "startContainer", st)
-    load_late_seccomp(cfg)
+        _hooks.run(hooks_cfg, "startContainer", st, default_env=env)
     return fifo_fd, path, args, env
+
+
+_WAIT_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+
+
+def _die_on_signal(signum, frame) -> None:
+    os._exit(128 + signum)
 
 
 def wants_hook_sync(spec: dict) -> bool:
@@ -406,13 +726,41 @@ def wants_hook_sync(spec: dict) -> bool:
                                   "startContainer"))
 
 
+def preload(spec: dict) -> None:
+    """Import every module the init may need later, while the host's Python
+    library is readable (before a user namespace, pivot_root or joining the
+    container's mount namespace)."""
+    proc = spec.get("process") or {}
+    linux = spec.get("linux") or {}
+    if proc.get("rlimits"):
+        import resource  # noqa: F401
+    if proc.get("terminal"):
+        import fcntl, socket, struct  # noqa: F401,E401
+    if wants_hook_sync(spec):
+        from skiff.runtime.linux import hooks  # noqa: F401
+    if any("tmpcopyup" in (m.get("options") or ()) for m in spec.get("mounts") or ()):
+        import shutil  # noqa: F401
+    if linux.get("seccomp"):
+        from skiff.runtime import seccomp  # noqa: F401
+    if not any(kv.startswith("HOME=") and kv != "HOME=" for kv in proc.get("env") or ()):
+        from skiff.runtime import user  # noqa: F401
+    if (proc.get("apparmorProfile") or proc.get("selinuxLabel") or proc.get("ioPriority")
+            or proc.get("scheduler") or linux.get("personality")
+            or linux.get("memoryPolicy")):
+        from skiff.runtime.linux import procattr  # noqa: F401
+
+
 def prepare_process(cfg: InitConfig, proc: dict, linux: dict) -> None:
     """Before pivot_root / joining the mount namespace: what needs the host's
     files (libseccomp is dlopen'ed and the filter compiled here)."""
     if linux.get("seccomp"):
         cfg.extra['step'] = "compile seccomp filter"
         from skiff.runtime import seccomp
-        cfg.extra["seccomp"] = seccomp.compile_filter(linux["seccomp"])
+        filt = seccomp.compile_filter(linux["seccomp"])
+        cfg.extra["seccomp"] = filt
+        report(cfg, "debug", f"seccomp filter flags: {filt.flags}")
+    if not any(kv.startswith("HOME=") and kv != "HOME=" for kv in proc.get("env") or ()):
+        from skiff.runtime import user  # noqa: F401 - HOME from /etc/passwd after pivot
     if (proc.get("apparmorProfile") or proc.get("selinuxLabel") or proc.get("ioPriority")
             or proc.get("scheduler") or linux.get("personality")
             or linux.get("memoryPolicy")):
@@ -456,7 +804,8 @@ def finalize_process(cfg: InitConfig, proc: dict, linux: dict, userns: bool):
             procattr.set_io_priority(proc["ioPriority"])
         if proc.get("scheduler"):
             cfg.extra['step'] = "sched_setattr"
-            procattr.set_scheduler(proc["scheduler"])
+            procattr.set_scheduler(proc["scheduler"], bool(
+                ((linux.get("resources") or {}).get("cpu") or {}).get("cpus")))
         if linux.get("memoryPolicy"):
             cfg.extra['step'] = "set_mempolicy"
             procattr.set_memory_policy(linux["memoryPolicy"])
@@ -476,6 +825,9 @@ def finalize_process(cfg: InitConfig, proc: dict, linux: dict, userns: bool):
     caps = None
     if proc.get("capabilities") is not None:
         caps = capabilities.CapSets(proc["capabilities"])
+        if caps.unknown:
+            report(cfg, "warning", "ignoring unknown or unavailable capabilities: "
+                   f"[{' '.join(caps.unknown)}]")
         caps.apply_bounding()
     user = proc.get("user") or {}
     uid, gid = int(user.get("uid") or 0), int(user.get("gid") or 0)
@@ -497,7 +849,8 @@ def finalize_process(cfg: InitConfig, proc: dict, linux: dict, userns: bool):
     if caps is not None:
         sc.prctl(sc.PR_SET_KEEPCAPS, 0)
         cfg.extra['step'] = "capabilities"
-        caps.apply()
+        for warning in caps.apply():
+            report(cfg, "warning", warning)
     if user.get("umask") is not None:
         os.umask(int(user["umask"]))
     else:
@@ -518,6 +871,13 @@ def finalize_process(cfg: InitConfig, proc: dict, linux: dict, userns: bool):
     for kv in proc.get("env") or ():
         k, _, v = kv.partition("=")
         env[k] = v
+    if not env.get("HOME"):
+        # runc: the user's home from the container's /etc/passwd, else "/"
+        from skiff.runtime import user as _user
+        try:
+            env["HOME"] = _user.user_home("/", uid)
+        except (OSError, errors.SkiffError):
+            env["HOME"] = "/"
     path = find_executable(args[0], env.get("PATH"))
 
     return path, args, env
@@ -577,6 +937,7 @@ def exec_intermediate(cfg: InitConfig, joins: list[tuple[str, str]]) -> None:
     code = 1
     proc = cfg.spec.get("process") or {}
     try:
+        non_dumpable(any(t == "user" for t, _ in joins))
         step = "join cgroup"
         cfg.cgroup.apply(os.getpid())
         # modules used after joining the mount namespace must be loaded now
@@ -585,7 +946,7 @@ def exec_intermediate(cfg: InitConfig, joins: list[tuple[str, str]]) -> None:
         if proc.get("terminal"):
             import fcntl, socket, struct  # noqa: F401,E401
         prepare_process(cfg, proc, cfg.spec.get("linux") or {})
-        for ns_type, path in joins:
+        for ns_type, path in namespaces.join_order(joins):
             step = f"join {ns_type} namespace"
             namespaces.join(ns_type, path)
         step = "fork process"
@@ -620,12 +981,17 @@ def exec_child(cfg: InitConfig, userns: bool) -> None:
         path, args, env = finalize_process(cfg, proc, cfg.spec.get("linux") or {}, userns)
         cfg.extra["step"] = "close descriptors"
         mark_fds(int(cfg.preserve_fds or 0), (cfg.sync_fd,))
+        wfd = cfg.extra.get("exec_wait_fifo_fd")
+        if wfd is not None:
+            # --exec-wait-fifo: block until someone opens its read end
+            cfg.extra["step"] = "open exec wait fifo"
+            os.open(f"/proc/self/fd/{wfd}", os.O_WRONLY | os.O_CLOEXEC)
         load_late_seccomp(cfg)
         cfg.extra["step"] = "exec"
         try:
             os.execve(path, args, env)
         except OSError as e:
-            raise errors.ExecError(f'exec: "{args[0]}": {os.strerror(e.errno).lower()}',
+            raise errors.ExecError(f"exec {path}: {os.strerror(e.errno).lower()}",
                                    exit_code=127 if e.errno == 2 else 126) from None
     except BaseException as e:  # noqa: BLE001
         try:
@@ -660,7 +1026,7 @@ def find_executable(arg0: str, path_env: str | None) -> str:
                                    exit_code=126, path=arg0) from None
         if stat.S_ISDIR(st.st_mode):
             raise errors.ExecError(f'exec: "{arg0}": is a directory', exit_code=126, path=arg0)
-        if not stat.S_ISREG(st.st_mode) or not os.access(arg0, os.X_OK):
+        if not stat.S_ISREG(st.st_mode) or not os.access(arg0, os.X_OK, effective_ids=True):
             raise errors.ExecError(f'exec: "{arg0}": permission denied', exit_code=126, path=arg0)
         return arg0
     if arg0:
@@ -670,7 +1036,7 @@ def find_executable(arg0: str, path_env: str | None) -> str:
                 st = os.stat(cand)
             except OSError:
                 continue
-            if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK):
+            if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK, effective_ids=True):
                 return cand
     raise errors.ExecError(f'exec: "{arg0}": executable file not found in $PATH',
                            exit_code=127, path=arg0)

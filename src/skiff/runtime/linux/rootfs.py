@@ -39,6 +39,22 @@ MOUNT_FLAGS: dict[str, tuple[bool, int]] = {
     "nolazytime": (True, sc.MS_LAZYTIME),
 }
 
+#: recursive mount attributes (mount_setattr(2) with AT_RECURSIVE), runc's
+#: "rro", "rnosuid"...: option -> (attr_set, attr_clr)
+REC_ATTRS: dict[str, tuple[int, int]] = {
+    "rro": (sc.MOUNT_ATTR_RDONLY, 0), "rrw": (0, sc.MOUNT_ATTR_RDONLY),
+    "rnosuid": (sc.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, sc.MOUNT_ATTR_NOSUID),
+    "rnodev": (sc.MOUNT_ATTR_NODEV, 0), "rdev": (0, sc.MOUNT_ATTR_NODEV),
+    "rnoexec": (sc.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, sc.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (sc.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, sc.MOUNT_ATTR_NODIRATIME),
+    "rrelatime": (sc.MOUNT_ATTR_RELATIME, sc.MOUNT_ATTR__ATIME), "rnorelatime": (0, 0),
+    "rnoatime": (sc.MOUNT_ATTR_NOATIME, sc.MOUNT_ATTR__ATIME),
+    "ratime": (0, sc.MOUNT_ATTR_NOATIME),
+    "rstrictatime": (sc.MOUNT_ATTR_STRICTATIME, sc.MOUNT_ATTR__ATIME),
+    "rnostrictatime": (0, sc.MOUNT_ATTR_STRICTATIME),
+    "rnosymfollow": (sc.MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, sc.MOUNT_ATTR_NOSYMFOLLOW),
+}
+
 PROPAGATION: dict[str, int] = {
     "private": sc.MS_PRIVATE, "shared": sc.MS_SHARED, "slave": sc.MS_SLAVE,
     "unbindable": sc.MS_UNBINDABLE,
@@ -62,14 +78,24 @@ def parse_options(options) -> tuple[int, list[int], str]:
             flags = flags & ~f if clear else flags | f
         elif o in PROPAGATION:
             prop.append(PROPAGATION[o])
-        elif o in ("idmap", "ridmap"):
-            raise InvalidArgument(f"mount option {o!r}: idmapped mounts are not supported by "
-                                  "skiff-runtime (features: mountExtensions.idmap disabled)")
-        elif o == "tmpcopyup":
+        elif o in REC_ATTRS:
+            pass  # mount_setattr after the mount (rec_attrs())
+        elif o in ("idmap", "ridmap", "tmpcopyup"):
             log.debug("mount option %s ignored", o)
         else:
             data.append(o)
     return flags, prop, ",".join(data)
+
+
+def rec_attrs(options) -> tuple[int, int]:
+    """The recursive attributes of ``options`` as (attr_set, attr_clr)."""
+    aset = aclr = 0
+    for o in options or ():
+        if o in REC_ATTRS:
+            st, cl = REC_ATTRS[o]
+            aset = (aset & ~cl) | st
+            aclr = (aclr & ~st) | cl
+    return aset, aclr
 
 
 def secure_join(root: str, unsafe: str) -> str:
@@ -159,26 +185,55 @@ def _bind_source(bundle: str, src: str) -> str:
     return src if os.path.isabs(src) else os.path.join(bundle, src)
 
 
-def mount_entry(rootfs: str, bundle: str, m: dict, cgroup_paths: dict[str, str] | None = None) -> None:
+def is_idmapped(m: dict) -> bool:
+    """An id-mapped mount: uid/gidMappings or the "idmap"/"ridmap" option."""
+    opts = m.get("options") or ()
+    return bool(m.get("uidMappings") or m.get("gidMappings") or "idmap" in opts
+                or "ridmap" in opts)
+
+
+def container_dest(rootfs: str, dest: str) -> str:
+    """A destination given as a host path under the rootfs (runc accepts
+    "$rootfs/mnt") -> the path inside the container."""
+    root = rootfs.rstrip("/")
+    if dest == root:
+        return "/"
+    if dest.startswith(root + "/"):
+        return dest[len(root):]
+    return dest
+
+
+def mount_entry(rootfs: str, bundle: str, m: dict, cgroup_paths: dict[str, str] | None = None,
+                source_fd: int | None = None) -> None:
     """Perform one spec mount (config.md#mounts) under ``rootfs``: the
     destination is resolved inside the rootfs and created if missing (a file
-    for a bind of a file, a directory otherwise)."""
+    for a bind of a file, a directory otherwise). ``source_fd``: a detached
+    copy of a bind source (open_tree), opened before the user namespace was
+    entered (runc's mount source fds: the source may be out of the
+    container root's reach)."""
     dest = m.get("destination") or ""
     if not dest.startswith("/"):
         raise InvalidArgument(f"mount destination {dest!r} is not absolute", path=dest)
+    dest = container_dest(rootfs, dest)
     mtype = m.get("type") or ""
     opts = m.get("options") or []
-    if m.get("uidMappings") or m.get("gidMappings"):
-        raise InvalidArgument(f"mount {dest}: uidMappings/gidMappings (idmapped mounts) are not "
-                              "supported by skiff-runtime", path=dest)
+    if is_idmapped(m) and source_fd is None:
+        raise InvalidArgument(f"mount {dest}: the id-mapped mount was not prepared", path=dest)
     flags, prop, data = parse_options(opts)
     src = m.get("source") or mtype or "none"
+    if mtype in ("proc", "sysfs"):
+        # never through a symlink (CVE-2019-19921 / CVE-2023-27561)
+        unresolved = os.path.join(rootfs, dest.lstrip("/"))
+        if os.path.lexists(unresolved) and (os.path.islink(unresolved)
+                                            or not os.path.isdir(unresolved)):
+            raise InvalidArgument(f'error mounting "{src}" to rootfs at "{dest}": filesystem '
+                                  f'"{mtype}" must be mounted on ordinary directory', path=dest)
     target = secure_join(rootfs, dest)
     is_bind = bool(flags & sc.MS_BIND) or mtype == "bind"
     if is_bind:
         src = _bind_source(bundle, src)
         try:
-            st = os.stat(src)
+            st = os.stat(f"/proc/self/fd/{source_fd}" if source_fd is not None else src)
         except OSError as e:
             raise SystemError_(f"bind mount source {src}: {os.strerror(e.errno).lower()}",
                                errno=e.errno or 0, path=src) from None
@@ -187,11 +242,17 @@ def mount_entry(rootfs: str, bundle: str, m: dict, cgroup_paths: dict[str, str] 
         else:
             _touch(target)
         target = secure_join(rootfs, dest)
-        sc.mount(src, target, None, sc.MS_BIND | (flags & sc.MS_REC))
+        if source_fd is not None:
+            sc.move_mount(source_fd, target)
+        else:
+            sc.mount(src, target, None, sc.MS_BIND | (flags & sc.MS_REC))
         if flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT):
             bind_remount(target, flags)
     elif mtype == "cgroup":
         _mount_cgroup(target, flags, cgroup_paths or {})
+    elif mtype == "tmpfs":
+        _mount_tmpfs(target, src, flags, data, "tmpcopyup" in opts,
+                     delay_ro=dest.rstrip("/") == "/dev")
     else:
         _mkdir_all(target)
         target = secure_join(rootfs, dest)
@@ -204,8 +265,75 @@ def mount_entry(rootfs: str, bundle: str, m: dict, cgroup_paths: dict[str, str] 
                 bind_remount(target, flags)
             else:
                 raise
+    aset, aclr = rec_attrs(opts)
+    if aset or aclr:
+        sc.mount_setattr(target, aset, aclr, recursive=True)
     for p in prop:
         sc.mount(None, target, None, p)
+
+
+def _mount_tmpfs(target: str, src: str, flags: int, data: str, copyup: bool,
+                 delay_ro: bool = False) -> None:
+    """A tmpfs, mounted read-write first and remounted read-only afterwards
+    (runc: its content, a copy-up or /dev's nodes, is made in between; /dev
+    is remounted read-only by remount_dev_readonly() once the devices exist).
+    Without an explicit mode= it takes the mode of the directory it covers,
+    when that existed (runc >= 1.3)."""
+    existed = os.path.isdir(target)
+    if existed and not any(o.startswith("mode=") for o in data.split(",")):
+        mode = os.stat(target).st_mode & 0o7777
+        data = f"{data},mode={mode:o}" if data else f"mode={mode:o}"
+    _mkdir_all(target)
+    rw = flags & ~sc.MS_RDONLY
+    if copyup and existed:
+        tmp = f"/tmp/.skiff-copyup-{os.getpid()}"
+        os.mkdir(tmp, 0o700)
+        try:
+            sc.mount(src, tmp, "tmpfs", rw, data or None)
+            try:
+                _copy_tree(target, tmp)
+                sc.mount(tmp, target, None, sc.MS_MOVE)
+            except BaseException:
+                sc.umount2(tmp, sc.MNT_DETACH)
+                raise
+        finally:
+            os.rmdir(tmp)
+    else:
+        sc.mount(src, target, "tmpfs", rw, data or None)
+    if flags & sc.MS_RDONLY and not delay_ro:
+        remount_readonly(target, flags, data)
+
+
+def remount_readonly(target: str, flags: int, data: str = "") -> None:
+    """Remount a (tmpfs) mount read-only with its flags and data."""
+    try:
+        sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_RDONLY | flags, data or None)
+    except SystemError_:
+        bind_remount(target, flags | sc.MS_RDONLY)
+
+
+def _copy_tree(src: str, dst: str) -> None:
+    """tmpcopyup: copy the directory ``src``'s content into ``dst``, keeping
+    modes, owners, times and symlinks; ``dst`` itself takes ``src``'s mode."""
+    import shutil
+    st = os.lstat(src)
+    for name in os.listdir(src):
+        s, d = os.path.join(src, name), os.path.join(dst, name)
+        if os.path.isdir(s) and not os.path.islink(s):
+            os.mkdir(d)
+            _copy_tree(s, d)
+        else:
+            shutil.copy2(s, d, follow_symlinks=False)
+            try:
+                os.lchown(d, os.lstat(s).st_uid, os.lstat(s).st_gid)
+            except OSError:
+                pass
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    try:
+        os.chown(dst, st.st_uid, st.st_gid)
+    except OSError:
+        pass
+    shutil.copystat(src, dst)
 
 
 def _mount_cgroup(target: str, flags: int, cgroup_paths: dict[str, str]) -> None:
@@ -247,7 +375,7 @@ DEFAULT_DEVICES = {
 
 
 def create_device(rootfs: str, path: str, dtype: str, major: int, minor: int,
-                  mode: int = 0o666, uid: int = 0, gid: int = 0) -> None:
+                  mode: int = 0o666, uid: int = 0, gid: int = 0, userns: bool = False) -> None:
     """mknod ``path`` inside ``rootfs`` (or, where mknod is refused, as in a
     user namespace, bind-mount the host's node over an empty file)."""
     target = secure_join(rootfs, path)
@@ -261,9 +389,19 @@ def create_device(rootfs: str, path: str, dtype: str, major: int, minor: int,
     else:
         raise InvalidArgument(f"device {path}: unknown type {dtype!r}", path=path)
     if os.path.lexists(target):
-        if os.path.isdir(target) and not os.path.islink(target):
+        st = os.lstat(target)
+        if stat.S_ISDIR(st.st_mode):
             raise SystemError_(f"device {path}: a directory is in the way", path=path)
-        os.unlink(target)
+        if stat.S_IFMT(st.st_mode) == kind:
+            have = (os.major(st.st_rdev), os.minor(st.st_rdev))
+            if kind != stat.S_IFIFO and have != (major, minor):
+                raise SystemError_(f"{path} has incorrect major:minor: {have[0]}:{have[1]} "
+                                   f"doesn't match expected {major}:{minor}", path=path)
+            return  # the node is already there (runc keeps it)
+        if not (userns and stat.S_ISREG(st.st_mode) and st.st_size == 0):
+            # runc (>= 1.3.4): an existing non-matching node is an error
+            raise SystemError_(f"{path} has incorrect ftype", path=path)
+        os.unlink(target)  # an empty stand-in from an earlier user-namespace run
     old = os.umask(0)
     try:
         os.mknod(target, kind | (mode & 0o7777), os.makedev(major, minor))
@@ -278,7 +416,7 @@ def create_device(rootfs: str, path: str, dtype: str, major: int, minor: int,
         os.umask(old)
 
 
-def create_devices(rootfs: str, devices: list[dict] | None) -> None:
+def create_devices(rootfs: str, devices: list[dict] | None, userns: bool = False) -> None:
     """The default devices then linux.devices (config-linux.md#devices)."""
     wanted = {p: {"path": p, "type": t, "major": ma, "minor": mi, "fileMode": 0o666}
               for p, (t, ma, mi) in DEFAULT_DEVICES.items()}
@@ -288,7 +426,7 @@ def create_devices(rootfs: str, devices: list[dict] | None) -> None:
         mode = d.get("fileMode")
         create_device(rootfs, d["path"], d.get("type", "c"), int(d.get("major", 0)),
                       int(d.get("minor", 0)), 0o666 if mode is None else int(mode),
-                      int(d.get("uid") or 0), int(d.get("gid") or 0))
+                      int(d.get("uid") or 0), int(d.get("gid") or 0), userns)
 
 
 def dev_symlinks(rootfs: str) -> None:
@@ -342,25 +480,77 @@ def pivot(rootfs: str) -> None:
         os.close(newroot)
 
 
+def _full_proc_sys_mounts(rootfs: str) -> list[str]:
+    """Mount points of whole procfs/sysfs mounts outside ``rootfs``."""
+    out = []
+    root = rootfs.rstrip("/")
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype = fields[sep + 1]
+            mp = fields[4].replace("\\040", " ")
+            if fields[3] != "/" or fstype not in ("proc", "sysfs"):
+                continue
+            if mp == root or mp.startswith(root + "/"):
+                continue
+            out.append(mp)
+    return out
+
+
 def move_root(rootfs: str) -> None:
-    """no_pivot: MS_MOVE the rootfs onto / and chroot (weaker than pivot_root)."""
+    """no_pivot: MS_MOVE the rootfs onto / and chroot (weaker than pivot_root).
+    The host's full procfs/sysfs mounts stay reachable in our mount namespace
+    otherwise, and their presence lets a user namespace inside mount a fresh
+    procfs: detach them first, or cover them with a tmpfs (runc's msMoveRoot)."""
+    for mp in _full_proc_sys_mounts(rootfs):
+        try:
+            sc.mount(None, mp, None, sc.MS_SLAVE | sc.MS_REC)
+        except SystemError_ as e:
+            if e.errno in (errno.ENOENT, errno.EINVAL):
+                continue
+            raise
+        try:
+            sc.umount2(mp, sc.MNT_DETACH)
+        except SystemError_ as e:
+            if e.errno not in (errno.EINVAL, errno.EPERM):
+                raise
+            sc.mount("tmpfs", mp, "tmpfs", 0)
     os.chdir(rootfs)
     sc.mount(rootfs, "/", None, sc.MS_MOVE)
     os.chroot(".")
     os.chdir("/")
 
 
-def mask_path(path: str) -> None:
+def mask_path(path: str, shared: list | None = None) -> None:
     """maskedPaths: bind /dev/null over a file, a read-only tmpfs over a
-    directory; missing paths are skipped."""
+    directory; missing paths are skipped. With ``shared`` (a list kept by
+    the caller) every masked directory gets the same tmpfs, as runc."""
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return
     if stat.S_ISDIR(st.st_mode):
-        sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
+        if shared:
+            sc.mount(shared[0], path, None, sc.MS_BIND)
+            bind_remount(path, sc.MS_RDONLY)
+        else:
+            sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
+            if shared is not None:
+                shared.append(path)
     else:
         sc.mount("/dev/null", path, None, sc.MS_BIND)
+
+
+def mask_paths(paths) -> None:
+    """Every path of linux.maskedPaths once, directories sharing one tmpfs."""
+    shared: list = []
+    seen = set()
+    for p in paths or ():
+        if p in seen:
+            continue
+        seen.add(p)
+        mask_path(p, shared)
 
 
 def readonly_path(path: str) -> None:

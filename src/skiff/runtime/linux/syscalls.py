@@ -54,6 +54,7 @@ MNT_DETACH = 2
 
 # --- prctl(2) options (linux/prctl.h) ---
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
 PR_CAPBSET_READ = 23
@@ -69,10 +70,30 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 # syscall numbers of calls glibc may not wrap (x86_64, aarch64)
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "ioprio_set": 251,
-               "sched_setattr": 314, "set_mempolicy": 238},
+               "sched_setattr": 314, "set_mempolicy": 238, "open_tree": 428,
+               "move_mount": 429, "mount_setattr": 442, "clone3": 435},
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "ioprio_set": 30,
-                "sched_setattr": 274, "set_mempolicy": 237},
+                "sched_setattr": 274, "set_mempolicy": 237, "open_tree": 428,
+                "move_mount": 429, "mount_setattr": 442, "clone3": 435},
 }
+
+# --- new mount API (linux/mount.h) ---
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
 
 _libc = None
 
@@ -207,6 +228,70 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].inheritable = (inheritable >> sh) & 0xFFFFFFFF
     if libc().syscall(_nr("capset"), ctypes.byref(hdr), ctypes.byref(data)) != 0:
         raise _fail("capset")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def open_tree(path: str, flags: int) -> int:
+    """open_tree(AT_FDCWD, path, flags): with OPEN_TREE_CLONE a detached copy
+    of the mount (tree with AT_RECURSIVE) at ``path``. Returns the fd."""
+    fd = libc().syscall(_nr("open_tree"), ctypes.c_int(AT_FDCWD), _b(path),
+                        ctypes.c_uint(flags))
+    if fd < 0:
+        raise _fail(f"open_tree {path}")
+    return fd
+
+
+def move_mount(fd: int, target: str) -> None:
+    """move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH): attach
+    the detached tree ``fd`` at ``target``."""
+    if libc().syscall(_nr("move_mount"), ctypes.c_int(fd), b"", ctypes.c_int(AT_FDCWD),
+                      _b(target), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)) != 0:
+        raise _fail(f"move_mount {target}")
+
+
+def mount_setattr(target: str, attr_set: int, attr_clr: int, recursive: bool = True,
+                  dirfd: int = AT_FDCWD, userns_fd: int = 0) -> None:
+    """mount_setattr(2) on ``target`` (with AT_RECURSIVE: the whole tree); with
+    ``dirfd`` and target "" the detached tree ``dirfd`` (AT_EMPTY_PATH);
+    ``userns_fd`` for MOUNT_ATTR_IDMAP."""
+    attr = _MountAttr(attr_set, attr_clr, 0, userns_fd)
+    flags = AT_RECURSIVE if recursive else 0
+    if not target:
+        flags |= AT_EMPTY_PATH
+    if libc().syscall(_nr("mount_setattr"), ctypes.c_int(dirfd), _b(target),
+                      ctypes.c_uint(flags), ctypes.byref(attr),
+                      ctypes.c_size_t(ctypes.sizeof(attr))) != 0:
+        raise _fail(f"mount_setattr {target}")
+
+
+CLONE_INTO_CGROUP = 0x200000000
+
+
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """fork(), with the child born in the cgroup2 directory open as
+    ``cgroup_fd`` (clone3(2) CLONE_INTO_CGROUP, Linux 5.7): no migration
+    afterwards, so none of cgroup.procs' threadgroup-rwsem write lock and its
+    RCU grace period (5-20 ms). Returns the child's pid in the parent, 0 in
+    the child. Raises SystemError_ (e.g. ENOSYS, EINVAL, EPERM) with nothing
+    forked: the caller falls back to os.fork().
+
+    Python's own after-fork work (PyOS_AfterFork_Child: its locks, thread
+    state, os.register_at_fork hooks) does not run in the child, and glibc's
+    cached tid is the parent's: only for a single-threaded caller whose child
+    soon execs (the runtime's intermediate forking the container's init)."""
+    import struct
+    # struct clone_args (linux/sched.h): flags, pidfd, child_tid, parent_tid,
+    # exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup
+    args = struct.pack("=11Q", CLONE_INTO_CGROUP, 0, 0, 0, 17, 0, 0, 0, 0, 0, cgroup_fd)
+    buf = ctypes.create_string_buffer(args, len(args))
+    pid = libc().syscall(_nr("clone3"), buf, ctypes.c_size_t(len(args)))
+    if pid < 0:
+        raise _fail("clone3 into cgroup")
+    return pid
 
 
 def syscall(name: str, *args) -> int:
