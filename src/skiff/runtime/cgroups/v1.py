@@ -116,6 +116,19 @@ def _single_threaded() -> bool:
         return False
 
 
+def keyed_int(path: str, key: str) -> int | None:
+    """The value of ``key`` in a flat-keyed cgroup file ("key value" lines,
+    e.g. memory.oom_control, memory.events); None if unreadable or absent."""
+    try:
+        for line in _read(path).splitlines():
+            k, _, v = line.partition(" ")
+            if k == key:
+                return int(v)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def parse_pids(text: str) -> list[int]:
     """cgroup.procs content -> list of pids."""
     return [int(x) for x in text.split()]
@@ -669,16 +682,7 @@ class V1Manager:
         """How many processes the OOM killer has killed in this cgroup
         (memory.oom_control "oom_kill"), None without a memory hierarchy."""
         d = self._find("memory")
-        if not d:
-            return None
-        try:
-            for line in _read(os.path.join(d, "memory.oom_control")).splitlines():
-                k, _, v = line.partition(" ")
-                if k == "oom_kill":
-                    return int(v)
-        except (OSError, ValueError):
-            pass
-        return None
+        return keyed_int(os.path.join(d, "memory.oom_control"), "oom_kill") if d else None
 
     def pids(self) -> list[int]:
         """Pids in the cgroup and its sub-cgroups (from the pids, memory or

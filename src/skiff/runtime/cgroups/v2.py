@@ -14,7 +14,7 @@ import time
 
 from skiff.errors import Conflict, InvalidArgument, SystemError_
 from skiff.runtime.cgroups.v1 import (_own_cgroup, _read, _refuse_unusable, _write, all_pids,
-                                      normalize, reset_affinity)
+                                      keyed_int, normalize, reset_affinity)
 
 from skiff.runtime.linux._log import log  # noqa: E402
 
@@ -284,14 +284,7 @@ class V2Manager:
 
     def oom_kill_count(self) -> int | None:
         """memory.events "oom_kill" of the cgroup (None when unreadable)."""
-        try:
-            for line in _read(self._f("memory.events")).splitlines():
-                k, _, v = line.partition(" ")
-                if k == "oom_kill":
-                    return int(v)
-        except (OSError, ValueError):
-            pass
-        return None
+        return keyed_int(self._f("memory.events"), "oom_kill")
 
     def pids(self) -> list[int]:
         """Pids in cgroup.procs of the cgroup and its sub-cgroups."""

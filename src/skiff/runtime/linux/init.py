@@ -939,7 +939,17 @@ def exec_intermediate(cfg: InitConfig, joins: list[tuple[str, str]]) -> None:
     try:
         non_dumpable(any(t == "user" for t, _ in joins))
         step = "join cgroup"
-        cfg.cgroup.apply(os.getpid())
+        # the hybrid cgroup2 directory: the process is born there (see
+        # intermediate), unless a user or cgroup namespace joined below
+        # would refuse it
+        from skiff.runtime.cgroups.v1 import V1Manager
+        defer_unified = (type(cfg.cgroup) is V1Manager
+                         and not any(t in ("user", "cgroup") for t, _ in joins))
+        if defer_unified:
+            cfg.cgroup.apply(os.getpid(), unified=False)
+            cfg.extra["cgroup2_fd"] = _open_cgroup2_dir(cfg)  # before the mount namespace
+        else:
+            cfg.cgroup.apply(os.getpid())
         # modules used after joining the mount namespace must be loaded now
         if proc.get("rlimits"):
             import resource  # noqa: F401
@@ -950,10 +960,18 @@ def exec_intermediate(cfg: InitConfig, joins: list[tuple[str, str]]) -> None:
             step = f"join {ns_type} namespace"
             namespaces.join(ns_type, path)
         step = "fork process"
-        pid = os.fork()
+        pid = _fork_init(cfg) if defer_unified else os.fork()
         if pid == 0:
+            fd = cfg.extra.pop("cgroup2_fd", -1)
+            if fd >= 0:
+                os.close(fd)  # the process keeps no stray fds
             exec_child(cfg, userns=any(t == "user" for t, _ in joins))  # never returns
         send(cfg.sync_fd, {"type": "pid", "pid": pid})
+        fd = cfg.extra.pop("cgroup2_fd", -1)
+        if fd >= 0:
+            if not cfg.extra.get("born_in_cgroup2"):
+                _join_cgroup2_dir(fd, pid)
+            os.close(fd)
         code = 0
     except BaseException as e:  # noqa: BLE001
         try:
