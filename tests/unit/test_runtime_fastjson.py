@@ -81,3 +81,20 @@ def test_importing_it_loads_neither_json_nor_re():
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
                          env={"PYTHONPATH": ":".join(sys.path)}, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("bad", ["{not json", '{"a" 1}', '{"id" 1}', "[1,]", '"\x01"'])
+def test_malformed_without_json_imported(bad):
+    """The C scanner raises json.decoder.JSONDecodeError only when json is
+    already imported; in the runtime it is not (a SystemError otherwise)."""
+    code = ("import sys; import skiff.runtime.fastjson as f\n"
+            "try:\n    f.loads(sys.argv[1])\n"
+            "except ValueError as e:\n    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-S", "-c", code, bad], capture_output=True, text=True,
+                         env={"PYTHONPATH": ":".join(sys.path)})
+    assert out.returncode == 0, out.stderr
+    try:
+        json.loads(bad)
+    except ValueError as e:
+        want = f"JSONDecodeError {e}"
+    assert out.stdout.strip() == want

@@ -54,6 +54,13 @@ def loads(s: str | bytes | bytearray) -> object:
         obj, end = _scan(s, i)
     except StopIteration as e:
         raise _error("Expecting value", s, e.value) from None
+    except SystemError:
+        # the C scanner reports a syntax error through json.decoder's
+        # JSONDecodeError, which it only finds once json is imported: let
+        # json itself parse the document and raise the right error
+        import json
+        json.loads(s)
+        raise  # not reached: json refused what the scanner refused
     finally:
         _Context.memo.clear()
     while end < n and s[end] in _WS:

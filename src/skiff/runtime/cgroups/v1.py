@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import time
 
 from skiff.errors import Conflict, InvalidArgument, SystemError_
@@ -116,6 +117,20 @@ def _single_threaded() -> bool:
         return False
 
 
+def clean_path(path: str) -> str:
+    """A cgroupsPath cleaned lexically as if rooted (runc's utils.CleanPath):
+    ".." can never climb above the hierarchy's root (absolute paths) or the
+    caller's own cgroup (relative ones): "/../x" -> "/x", "a/../../b" -> "b".
+    Raises InvalidArgument for a relative path that cleans to nothing (it
+    would name the caller's own cgroup)."""
+    cleaned = posixpath.normpath("/" + path).lstrip("/")
+    if path.startswith("/"):
+        return "/" + cleaned
+    if not cleaned:
+        raise InvalidArgument(f"invalid cgroupsPath {path!r}: it names the runtime's own cgroup")
+    return cleaned
+
+
 def keyed_int(path: str, key: str) -> int | None:
     """The value of ``key`` in a flat-keyed cgroup file ("key value" lines,
     e.g. memory.oom_control, memory.events); None if unreadable or absent."""
@@ -196,7 +211,7 @@ class V1Manager:
 
     def __init__(self, path: str, root: str = "/sys/fs/cgroup",
                  resolved: dict[str, str] | None = None):
-        self.path = path
+        self.path = clean_path(path)
         self.root = root
         self._paths: dict[str, str] | None = None
         self._unified: str | None = None

@@ -13,7 +13,7 @@ import os
 import time
 
 from skiff.errors import Conflict, InvalidArgument, SystemError_
-from skiff.runtime.cgroups.v1 import (_own_cgroup, _read, _refuse_unusable, _write, all_pids,
+from skiff.runtime.cgroups.v1 import (_own_cgroup, _read, _refuse_unusable, _write, all_pids, clean_path,
                                       keyed_int, normalize, reset_affinity)
 
 from skiff.runtime.linux._log import log  # noqa: E402
@@ -38,7 +38,7 @@ class V2Manager:
 
     def __init__(self, path: str, root: str = "/sys/fs/cgroup",
                  resolved: dict[str, str] | None = None):
-        self.path = path
+        self.path = path = clean_path(path)
         self.root = root
         if resolved and resolved.get(""):
             self.dir = resolved[""]  # saved by resolved() at create time

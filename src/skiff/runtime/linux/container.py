@@ -156,6 +156,8 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
     sdir = _state_dir(root, container_id)
     bundle = os.path.abspath(bundle)
     spec = load_config(bundle)
+    from skiff.runtime.linux.validate import check_config
+    check_config(spec)  # InvalidArgument naming the field, before anything is made
     proc = spec.get("process") or {}
     if not proc.get("args"):
         raise InvalidArgument("process.args must not be empty", id=container_id)
@@ -534,7 +536,11 @@ _FATAL_TO_RUNC_INIT = (_signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM, _signal.
 
 def kill(root: str, container_id: str, signal: int, all: bool = False) -> None:
     """Send ``signal`` to the init, or with ``all`` to every process of the
-    cgroup. Raises NotFound, Conflict (stopped and not ``all``)."""
+    cgroup. Raises NotFound, Conflict (stopped and not ``all``),
+    InvalidArgument (no such signal)."""
+    if not isinstance(signal, int) or not 0 <= signal < _signal.NSIG:
+        raise InvalidArgument(f"unable to signal init: invalid argument (signal {signal!r})",
+                              id=container_id)
     sdir, st = _load(root, container_id)
     status = _status(sdir, st)
     if all:
@@ -558,6 +564,10 @@ def kill(root: str, container_id: str, signal: int, all: bool = False) -> None:
         os.kill(st["pid"], signal)
     except ProcessLookupError:
         raise Conflict("container not running", id=container_id) from None
+    except (OSError, ValueError, OverflowError) as e:  # e.g. EINVAL: no such signal
+        raise InvalidArgument(f"unable to signal init: "
+                              f"{os.strerror(getattr(e, 'errno', None) or 22).lower()}",
+                              id=container_id) from None
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
@@ -628,6 +638,8 @@ def exec_process(root: str, container_id: str, process: dict, *, stdio=None,
                        id=container_id)
     if status not in ("created", "running", "paused"):
         raise Conflict(f"cannot exec in a {status} container", id=container_id)
+    from skiff.runtime.linux.validate import check_process
+    check_process(process, "process")
     if not (process or {}).get("args"):
         raise InvalidArgument("process.args must not be empty", id=container_id)
     spec = dict(load_config(st["bundle"]))

@@ -286,7 +286,9 @@ def _mount_tmpfs(target: str, src: str, flags: int, data: str, copyup: bool,
     _mkdir_all(target)
     rw = flags & ~sc.MS_RDONLY
     if copyup and existed:
-        tmp = f"/tmp/.skiff-copyup-{os.getpid()}"
+        # a name nobody can guess or pre-create (our pid is 1 in every
+        # container); the directory lives in the host's /tmp (runc's too)
+        tmp = f"/tmp/.skiff-copyup-{os.urandom(8).hex()}"
         os.mkdir(tmp, 0o700)
         try:
             sc.mount(src, tmp, "tmpfs", rw, data or None)
