@@ -395,6 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         return 255 if args.cmd == "exec" else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `skiff-runtime features | head`: end as a SIGPIPE'd runc would,
+        # without a traceback (and without flushing into the closed pipe)
+        os._exit(128 + _signal.SIGPIPE)
     return rc or 0
 
 
