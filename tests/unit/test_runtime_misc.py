@@ -102,8 +102,12 @@ def test_sizes_and_update_flags(tmp_path):
                                            "pids": {"limit": 7}}
     f = tmp_path / "r.json"
     f.write_text(json.dumps({"memory": {"limit": 1}, "blockIO": {"weight": 100}}))
+    # runc: with -r the flags are ignored
     args = cli._parser().parse_args(["update", "-r", str(f), "--memory", "2", "c1"])
-    assert cli._update_resources(args) == {"memory": {"limit": 2}, "blockIO": {"weight": 100}}
+    assert cli._update_resources(args) == {"memory": {"limit": 1}, "blockIO": {"weight": 100}}
+    f.write_text("[1]")
+    with pytest.raises(InvalidArgument, match="not a JSON object"):
+        cli._update_resources(cli._parser().parse_args(["update", "-r", str(f), "c1"]))
 
 
 def test_stats_event_shape():

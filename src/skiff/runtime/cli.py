@@ -678,8 +678,8 @@ def _size(v: str) -> int:
 
 
 def _update_resources(args) -> dict:
-    """runc update: -r FILE ("-" = stdin) holding OCI linux.resources, then the
-    flags on top of it."""
+    """runc update: -r FILE ("-" = stdin) holding OCI linux.resources, or
+    else the flags (with -r the flags are ignored, as runc's update.go)."""
     from skiff.errors import InvalidArgument
     res: dict = {}
     if args.resources:
@@ -690,6 +690,10 @@ def _update_resources(args) -> dict:
                 res = fastjson.load_file(args.resources)
         except (OSError, ValueError) as e:
             raise InvalidArgument(f"cannot read resources {args.resources}: {e}") from None
+        if not isinstance(res, dict):
+            raise InvalidArgument(f"cannot read resources {args.resources}: "
+                                  "not a JSON object (OCI linux.resources)")
+        return res
     if args.l3_cache_schema or args.mem_bw_schema:
         raise InvalidArgument("intel rdt is not supported by skiff-runtime")
     mem = res.setdefault("memory", {})
