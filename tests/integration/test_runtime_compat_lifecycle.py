@@ -482,3 +482,34 @@ def test_spec_without_device_rules_gets_runcs_defaults(bundle):
     assert sorted(r.stdout.split("\n")[:-1]) == sorted([
         "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm",
         "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"])
+
+
+def test_foreground_terminal_keeps_output_processing_on_our_tty(bundle):
+    """run with process.terminal on a real terminal: our side goes raw for
+    input but keeps OPOST, so the container's "\\n" (its pty has onlcr off,
+    as runc's) reaches the screen as "\\r\\n" - no staircase (runc's console)."""
+    import pty
+    import termios
+    spec = _runc_spec(bundle)
+    spec["process"]["args"] = ["sh", "-c", "echo one; echo two"]
+    bundle.write()
+    pid, master = pty.fork()
+    if pid == 0:  # pragma: no cover - child on the pty's slave side
+        os.execv(sys.executable, [sys.executable, "-m", "skiff.runtime.cli", "--root",
+                                  str(bundle.root), "run", "--bundle", str(bundle.path),
+                                  bundle.id])
+    out = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the slave side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert b"one\r\ntwo\r\n" in out, out
+    assert termios.OPOST  # (the flag this is about)

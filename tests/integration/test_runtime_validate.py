@@ -182,3 +182,23 @@ def test_kill_with_a_signal_that_does_not_exist(bundle):
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
+
+
+def test_exec_label_without_the_lsm_is_refused_with_runcs_words(bundle):
+    from skiff.runtime.linux.procattr import selinux_enabled
+    if selinux_enabled():
+        pytest.skip("this host has SELinux")
+    bundle.spec["process"]["args"] = ["sleep", "100"]
+    bundle.write()
+    pid = rt.create(str(bundle.root), bundle.id, str(bundle.path))
+    try:
+        with pytest.raises(InvalidArgument, match="selinux label is specified in config, but "
+                                                  "selinux is disabled or not supported"):
+            rt.exec_process(str(bundle.root), bundle.id,
+                            {"args": ["true"], "cwd": "/", "selinuxLabel": "system_u:x:y:s0"})
+    finally:
+        rt.delete(str(bundle.root), bundle.id, force=True)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass

@@ -172,3 +172,19 @@ def test_command_line_parser_is_runcs():
         with pytest.raises(cli.UsageError):
             cli.parse_args(bad)
     assert cli.main(["--nope"]) == 2
+
+
+def test_command_flags_win_over_global_ones_of_the_same_name():
+    # runc: `spec --rootless` is the spec command's switch, not the global
+    # --rootless VALUE option
+    a = cli._parser().parse_args(["spec", "--rootless", "--bundle", "d"])
+    assert a.rootless is True and a.bundle == "d"
+    a = cli._parser().parse_args(["spec", "-b", "d"])
+    assert a.rootless is False
+    a = cli._parser().parse_args(["--rootless", "true", "state", "x"])
+    assert a.rootless == "true" and a.id == "x"
+
+
+def test_default_root_is_not_skiffds():
+    a = cli._parser().parse_args(["list"])
+    assert a.root == "/run/skiff-runtime"

@@ -48,7 +48,8 @@ import time
 
 from skiff.runtime import fastjson  # not ``json``: it imports re and enum
 
-DEFAULT_ROOT = "/run/skiff/runtime"
+#: runc's is /run/runc; not skiffd's own runtime state (<exec-root>/runtime)
+DEFAULT_ROOT = "/run/skiff-runtime"
 
 from skiff.runtime.linux._log import log  # noqa: E402  (no logging import: start-up time)
 
@@ -304,13 +305,14 @@ def parse_args(argv: list[str]) -> _Args:
     out["cmd"] = cmd
     positionals: list[str] = []
     # options come before the positionals; exec's trailing words are the
-    # process's arguments, never options of ours
-    j = _parse_opts(argv, i + 1, dict(table, **_GLOBAL), out, True, positionals)
+    # process's arguments, never options of ours. The command's own flags
+    # win over a global one of the same name (spec --rootless is a switch)
+    j = _parse_opts(argv, i + 1, dict(_GLOBAL, **table), out, True, positionals)
     tail = argv[j:]
     if cmd in _RAW_TAIL:
         positionals = tail
     else:
-        _parse_opts(tail, 0, dict(table, **_GLOBAL), out, False, positionals)
+        _parse_opts(tail, 0, dict(_GLOBAL, **table), out, False, positionals)
     for n in pos_names:
         if n.endswith("*"):
             out[_dest(n[:-1])] = positionals
@@ -1224,6 +1226,12 @@ def _proxy_pty(master: int, pid: int) -> int:
     if os.isatty(0):
         old = termios.tcgetattr(0)
         tty.setraw(0)
+        # raw input, but keep output processing (OPOST/ONLCR) on our
+        # terminal as runc's console does: the container's pty has onlcr
+        # off, so without it lines would staircase
+        attrs = termios.tcgetattr(0)
+        attrs[1] |= termios.OPOST
+        termios.tcsetattr(0, termios.TCSANOW, attrs)
         # the pty follows our terminal's size on every SIGWINCH (the kernel
         # then signals the container's foreground process group)
         _signal.signal(_signal.SIGWINCH, lambda *_: _copy_winsize(master))

@@ -640,6 +640,10 @@ def exec_process(root: str, container_id: str, process: dict, *, stdio=None,
         raise Conflict(f"cannot exec in a {status} container", id=container_id)
     from skiff.runtime.linux.validate import check_process
     check_process(process, "process")
+    if (process.get("apparmorProfile") or process.get("selinuxLabel")
+            or process.get("ioPriority") or process.get("scheduler")):
+        from skiff.runtime.linux.procattr import check
+        check({"process": process})  # runc's wording when the host lacks the LSM
     if not (process or {}).get("args"):
         raise InvalidArgument("process.args must not be empty", id=container_id)
     spec = dict(load_config(st["bundle"]))
