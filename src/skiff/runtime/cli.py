@@ -1042,12 +1042,7 @@ def _accept_console(listener, path) -> int:
         _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
         conn.close()
     finally:
-        listener.close()
-        try:
-            os.unlink(path)
-            os.rmdir(os.path.dirname(path))
-        except OSError:
-            pass
+        _drop_listener(listener, path)
     master = fds[0]
     try:
         attrs = termios.tcgetattr(master)

@@ -803,11 +803,7 @@ class _ExecCgroup:
     def apply(self, pid: int) -> None:
         for d in self.paths().values():
             try:
-                fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY)
-                try:
-                    os.write(fd, str(pid).encode())
-                finally:
-                    os.close(fd)
+                _write_pid(d, pid)
             except OSError as e:
                 raise SystemError_(f"adding pid {pid} to cgroups: {d}: "
                                    f"{os.strerror(e.errno or 0).lower()}", errno=e.errno or 0) \
@@ -824,14 +820,19 @@ class _ExecCgroup:
             sub = os.path.join(unified, self._subs.get("", ""))
             for d in (sub, unified):
                 try:
-                    fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY)
-                    try:
-                        os.write(fd, str(pid).encode())
-                    finally:
-                        os.close(fd)
+                    _write_pid(d, pid)
                     break
                 except OSError:
                     continue
+
+
+def _write_pid(cgroup_dir: str, pid: int) -> None:
+    """Write ``pid`` into ``cgroup_dir``/cgroup.procs. Raises OSError."""
+    fd = os.open(os.path.join(cgroup_dir, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
 
 
 def pause(root: str, container_id: str) -> None:
