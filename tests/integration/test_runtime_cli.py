@@ -136,6 +136,10 @@ def test_features_and_systemd_cgroup(bundle):
     assert f["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer",
                           "poststart", "poststop"]
     assert f["linux"]["cgroup"]["systemd"] is False
+    # this kernel (6.x) has idmapped mounts, and the runtime implements them
+    assert f["linux"]["mountExtensions"]["idmap"]["enabled"] is (
+        tuple(int(x) for x in os.uname().release.split(".")[:2]) >= (5, 12))
+    assert {"rro", "rnosuid", "rbind"} <= set(f["mountOptions"])
     r = _cli(bundle, "--systemd-cgroup", "list", check=False)
     assert r.returncode == 1 and "--systemd-cgroup is not supported" in r.stderr
     bundle.spec["linux"]["cgroupsPath"] = "system.slice:skifftest:x"

@@ -858,10 +858,21 @@ def features() -> dict:
             "apparmor": {"enabled": apparmor_enabled()},
             "selinux": {"enabled": selinux_enabled()},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            # idmapped bind mounts (mount_setattr MOUNT_ATTR_IDMAP, Linux 5.12)
+            "mountExtensions": {"idmap": {"enabled": _kernel_at_least(5, 12)}},
         },
         "annotations": {"org.skiff.runtime.version": "0.1.0"},
     }
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    """Whether the running kernel's release is at least major.minor."""
+    try:
+        parts = os.uname().release.split(".")
+        return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= \
+            (major, minor)
+    except (ValueError, IndexError):
+        return False
 
 
 def _exec(args) -> int:
