@@ -202,3 +202,60 @@ def test_exec_label_without_the_lsm_is_refused_with_runcs_words(bundle):
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
+
+
+# --- the rootfs changing under us (a volume shared with a running container):
+# a symlink swapped in after secure_join resolved the path must not lead out
+
+def _swapped(tmp_path):
+    """rootfs/a is a symlink to an outside directory, as if an attacker had
+    exchanged it for the directory secure_join saw."""
+    root, outside = tmp_path / "rootfs", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "a").symlink_to(outside)
+    return root, outside
+
+
+def test_mkdir_and_touch_never_follow_a_swapped_in_symlink(tmp_path):
+    from skiff.errors import SystemError_
+    from skiff.runtime.linux import rootfs
+    root, outside = _swapped(tmp_path)
+    with pytest.raises(SystemError_, match="not a directory"):
+        rootfs._mkdir_all(str(root / "a" / "x" / "y"))
+    with pytest.raises(SystemError_, match="not a directory"):
+        rootfs._touch(str(root / "a" / "file"))
+    assert list(outside.iterdir()) == []
+    # the ordinary case still works, and is idempotent
+    rootfs._mkdir_all(str(root / "b" / "c"))
+    rootfs._mkdir_all(str(root / "b" / "c"))
+    rootfs._touch(str(root / "b" / "c" / "f"))
+    assert (root / "b" / "c" / "f").is_file()
+
+
+def test_device_node_never_lands_outside(tmp_path):
+    from skiff.errors import SystemError_
+    from skiff.runtime.linux import rootfs
+    root, outside = _swapped(tmp_path)
+    # secure_join would have resolved /a inside; call the creation step the
+    # way a raced resolution hands it a path through the symlink
+    orig = rootfs.secure_join
+    try:
+        rootfs.secure_join = lambda r, p: os.path.join(r, p.lstrip("/"))
+        with pytest.raises(SystemError_):
+            rootfs.create_device(str(root), "/a/null", "c", 1, 3)
+    finally:
+        rootfs.secure_join = orig
+    assert list(outside.iterdir()) == []
+
+
+def test_mount_target_is_pinned_without_following_symlinks(tmp_path):
+    from skiff.errors import SystemError_
+    from skiff.runtime.linux import rootfs
+    root, outside = _swapped(tmp_path)
+    with pytest.raises(SystemError_, match="not a directory"):
+        with rootfs._Pinned(str(root / "a" / "mnt")):
+            pytest.fail("a mount target reached through a symlink was handed out")
+    (root / "real").mkdir()
+    with rootfs._Pinned(str(root / "real")) as p:
+        assert p.startswith("/proc/self/fd/") and os.readlink(p) == str(root / "real")

@@ -18,6 +18,9 @@ def calls(monkeypatch):
     recorded = []
 
     def fake_mount(source, target, fstype, flags=0, data=None):
+        if target.startswith("/proc/self/fd/"):
+            # a target pinned by an O_PATH fd (rootfs._Pinned): record what it is
+            target = os.readlink(target)
         recorded.append((source, target, fstype, flags, data))
 
     monkeypatch.setattr(sc, "mount", fake_mount)

@@ -136,25 +136,119 @@ def secure_join(root: str, unsafe: str) -> str:
     return os.path.join(root, *resolved)
 
 
-def _mkdir_all(path: str, mode: int = 0o755) -> None:
+_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _walk(path: str, create: bool = False, mode: int = 0o755) -> int:
+    """An O_PATH fd of the directory ``path`` (absolute, already resolved by
+    secure_join: no ".." and no symlink in it), reached component by
+    component from "/" with O_NOFOLLOW, so that a symlink swapped in after
+    the resolution (a rootfs shared with a running container) makes it fail
+    instead of leading out of the rootfs; with ``create``, missing
+    directories are made on the way (mkdirat on the parent's fd). Raises
+    SystemError_ (ENOTDIR / ELOOP: "not a directory")."""
+    fd = os.open("/", _DIR_FLAGS)
     try:
-        os.makedirs(path, mode=mode, exist_ok=True)
-    except FileExistsError:
-        raise SystemError_(f"mkdir {path}: not a directory", errno=errno.ENOTDIR, path=path) from None
+        for part in path.strip("/").split("/"):
+            if not part:
+                continue
+            try:
+                nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(part, mode, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        return fd
     except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.ENOTDIR, errno.ELOOP):
+            raise SystemError_(f"mkdir {path}: not a directory", errno=errno.ENOTDIR,
+                               path=path) from None
         raise SystemError_(f"mkdir {path}: {os.strerror(e.errno).lower()}",
                            errno=e.errno or 0, path=path) from None
 
 
+def _mkdir_all(path: str, mode: int = 0o755) -> None:
+    """mkdir -p ``path`` without following any symlink (see _walk)."""
+    os.close(_walk(path, create=True, mode=mode))
+
+
 def _touch(path: str) -> None:
-    _mkdir_all(os.path.dirname(path))
-    if os.path.lexists(path):
-        return
+    """An empty file at ``path`` (its directories made, nothing followed),
+    unless something is there already."""
+    parent, name = os.path.split(path.rstrip("/"))
+    pfd = _walk(parent, create=True)
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
-    except OSError as e:
-        raise SystemError_(f"create {path}: {os.strerror(e.errno).lower()}",
-                           errno=e.errno or 0, path=path) from None
+        try:
+            os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            return  # something is there already (never opened: it may be a device)
+        except FileNotFoundError:
+            pass
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, 0o755, dir_fd=pfd))
+        except FileExistsError:
+            return
+        except OSError as e:
+            raise SystemError_(f"create {path}: {os.strerror(e.errno).lower()}",
+                               errno=e.errno or 0, path=path) from None
+    finally:
+        os.close(pfd)
+
+
+class _Pinned:
+    """``with _Pinned(path) as p:`` p is "/proc/self/fd/N" for an O_PATH fd
+    of ``path`` reached without following symlinks (_walk): a mount onto p
+    lands exactly on what was checked, whatever is renamed meanwhile (runc's
+    WithProcfd, CVE-2021-30465). Falls back to ``path`` itself when /proc is
+    not there."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> str:
+        if not os.path.isdir("/proc/self/fd"):
+            return self.path
+        parent, name = os.path.split(self.path.rstrip("/") or "/")
+        if not name:
+            self.fd = _walk("/")
+        else:
+            pfd = _walk(parent)
+            try:
+                self.fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+            except OSError as e:
+                raise SystemError_(f"open mount target {self.path}: "
+                                   f"{os.strerror(e.errno).lower()}", errno=e.errno or 0,
+                                   path=self.path) from None
+            finally:
+                os.close(pfd)
+        return f"/proc/self/fd/{self.fd}"
+
+    def __exit__(self, *exc) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+
+
+def _mount_at(source: str | None, target: str, fstype: str | None, flags: int = 0,
+              data: str | None = None) -> None:
+    """mount(2) of a new mount onto ``target`` through _Pinned (no symlink
+    followed, nothing renamed in between can redirect it). Raises
+    SystemError_ naming ``target``."""
+    with _Pinned(target) as t:
+        try:
+            sc.mount(source, t, fstype, flags, data)
+        except SystemError_ as e:
+            if t == target:
+                raise
+            raise SystemError_(e.message.replace(t, target), errno=e.errno,
+                               path=target) from None
 
 
 def _locked_flags(path: str) -> int:
@@ -245,7 +339,7 @@ def mount_entry(rootfs: str, bundle: str, m: dict, cgroup_paths: dict[str, str] 
         if source_fd is not None:
             sc.move_mount(source_fd, target)
         else:
-            sc.mount(src, target, None, sc.MS_BIND | (flags & sc.MS_REC))
+            _mount_at(src, target, None, sc.MS_BIND | (flags & sc.MS_REC))
         if flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT):
             bind_remount(target, flags)
     elif mtype == "cgroup":
@@ -257,11 +351,11 @@ def mount_entry(rootfs: str, bundle: str, m: dict, cgroup_paths: dict[str, str] 
         _mkdir_all(target)
         target = secure_join(rootfs, dest)
         try:
-            sc.mount(src, target, mtype, flags, data or None)
+            _mount_at(src, target, mtype, flags, data or None)
         except SystemError_ as e:
             if mtype == "sysfs" and e.errno == errno.EPERM:
                 # no new network namespace of our own: bind the host's /sys (runc)
-                sc.mount("/sys", target, None, sc.MS_BIND | sc.MS_REC)
+                _mount_at("/sys", target, None, sc.MS_BIND | sc.MS_REC)
                 bind_remount(target, flags)
             else:
                 raise
@@ -294,14 +388,14 @@ def _mount_tmpfs(target: str, src: str, flags: int, data: str, copyup: bool,
             sc.mount(src, tmp, "tmpfs", rw, data or None)
             try:
                 _copy_tree(target, tmp)
-                sc.mount(tmp, target, None, sc.MS_MOVE)
+                _mount_at(tmp, target, None, sc.MS_MOVE)
             except BaseException:
                 sc.umount2(tmp, sc.MNT_DETACH)
                 raise
         finally:
             os.rmdir(tmp)
     else:
-        sc.mount(src, target, "tmpfs", rw, data or None)
+        _mount_at(src, target, "tmpfs", rw, data or None)
     if flags & sc.MS_RDONLY and not delay_ro:
         remount_readonly(target, flags, data)
 
@@ -349,16 +443,16 @@ def _mount_cgroup(target: str, flags: int, cgroup_paths: dict[str, str]) -> None
     if "" in cgroup_paths:  # v2
         src = cgroup_paths[""]
         try:
-            sc.mount("cgroup2", target, "cgroup2", base | ro)
+            _mount_at("cgroup2", target, "cgroup2", base | ro)
         except SystemError_:
-            sc.mount(src, target, None, sc.MS_BIND)
+            _mount_at(src, target, None, sc.MS_BIND)
             bind_remount(target, base | ro)
         return
-    sc.mount("tmpfs", target, "tmpfs", base, "mode=755")
+    _mount_at("tmpfs", target, "tmpfs", base, "mode=755")
     for name, host_dir in sorted(cgroup_paths.items()):
         sub = os.path.join(target, name)
         _mkdir_all(sub)
-        sc.mount(host_dir, sub, None, sc.MS_BIND | sc.MS_REC)
+        _mount_at(host_dir, sub, None, sc.MS_BIND | sc.MS_REC)
         bind_remount(sub, base | ro)
         if "," in name:  # cpu,cpuacct -> cpu and cpuacct symlinks
             for part in name.split(","):
@@ -405,16 +499,19 @@ def create_device(rootfs: str, path: str, dtype: str, major: int, minor: int,
             raise SystemError_(f"{path} has incorrect ftype", path=path)
         os.unlink(target)  # an empty stand-in from an earlier user-namespace run
     old = os.umask(0)
+    parent, name = os.path.split(target)
+    pfd = _walk(parent)  # mknodat on a directory reached without symlinks
     try:
-        os.mknod(target, kind | (mode & 0o7777), os.makedev(major, minor))
-        os.chown(target, uid, gid)
+        os.mknod(name, kind | (mode & 0o7777), os.makedev(major, minor), dir_fd=pfd)
+        os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
     except PermissionError:
         _touch(target)
-        sc.mount(path, target, None, sc.MS_BIND)
+        _mount_at(path, target, None, sc.MS_BIND)
     except OSError as e:
         raise SystemError_(f"mknod {target}: {os.strerror(e.errno).lower()}",
                            errno=e.errno or 0, path=target) from None
     finally:
+        os.close(pfd)
         os.umask(old)
 
 
