@@ -259,3 +259,115 @@ def test_mount_target_is_pinned_without_following_symlinks(tmp_path):
     (root / "real").mkdir()
     with rootfs._Pinned(str(root / "real")) as p:
         assert p.startswith("/proc/self/fd/") and os.readlink(p) == str(root / "real")
+
+
+def test_update_with_a_bad_field_changes_nothing(bundle):
+    bundle.spec["process"]["args"] = ["sleep", "100"]
+    bundle.write()
+    pid = rt.create(str(bundle.root), bundle.id, str(bundle.path))
+    try:
+        mem = rt._manager(rt._load(str(bundle.root), bundle.id)[1])._find("memory")
+        before = open(f"{mem}/memory.limit_in_bytes").read()
+        for res, msg in (({"memory": {"limit": 1 << 30}, "pids": {"limit": "5"}},
+                          "pids.limit must be an integer"),
+                         ({"memory": {"limit": "x"}}, "memory.limit must be an integer"),
+                         ({"cpu": 5}, "cpu must be an object"),
+                         ([1], "resources must be an object")):
+            with pytest.raises(InvalidArgument, match=msg):
+                rt.update(str(bundle.root), bundle.id, res)
+        assert open(f"{mem}/memory.limit_in_bytes").read() == before  # nothing half-applied
+        rt.update(str(bundle.root), bundle.id, {"CPU": {"Cpus": "0", "shares": 512},
+                                                "memory": {"limit": 64 << 20}})
+        assert int(open(f"{mem}/memory.limit_in_bytes").read()) == 64 << 20
+    finally:
+        rt.delete(str(bundle.root), bundle.id, force=True)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+@pytest.mark.parametrize("doc", ["[1]", "null", "5", '"s"'])
+def test_run_with_a_config_that_is_not_an_object(bundle, doc):
+    (bundle.path / "config.json").write_text(doc)
+    r = subprocess.run([sys.executable, "-m", "skiff.runtime.cli", "--root", str(bundle.root),
+                        "run", "--bundle", str(bundle.path), bundle.id],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "config.json must be an object" in r.stderr
+
+
+@pytest.mark.parametrize("cid", ["a" * 256, "a" * 1024, "../x", "a/b", "", "-x"])
+def test_bad_container_ids_are_refused_cleanly(bundle, cid):
+    bundle.write()
+    for cmd in (["run", "--bundle", str(bundle.path), cid], ["state", cid], ["delete", cid]):
+        r = subprocess.run([sys.executable, "-m", "skiff.runtime.cli", "--root",
+                            str(bundle.root), *cmd], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        assert r.returncode != 0 and "Traceback" not in r.stderr, (cmd, r.stderr)
+        assert r.stderr.startswith("skiff-runtime: "), r.stderr
+    assert not bundle.root.exists() or os.listdir(bundle.root) == []
+
+
+def test_longest_container_id_works(bundle):
+    bundle.id = "a" * 255
+    code, out = bundle.run(["echo", "ok"])
+    assert code == 0 and out.strip() == "ok"
+
+
+def test_copyup_never_follows_an_entry_swapped_for_a_symlink(tmp_path, monkeypatch):
+    """tmpcopyup's copy, with the race made deterministic: right after the
+    copy looked at src/d (a directory), d becomes a symlink to a host
+    directory holding a secret. The copy must fail, not pull the secret in."""
+    from skiff.runtime.linux import rootfs
+    src, dst, outside = tmp_path / "src", tmp_path / "dst", tmp_path / "outside"
+    for d in (src / "d", dst, outside):
+        d.mkdir(parents=True)
+    (src / "d" / "f").write_text("inside")
+    (outside / "secret").write_text("SECRET")
+    real_stat = os.stat
+
+    def racing_stat(path, *a, **kw):
+        st = real_stat(path, *a, **kw)
+        if path == "d" and kw.get("dir_fd") is not None and (src / "d").is_dir() \
+                and not (src / "d").is_symlink():
+            (src / "d").rename(src / "d-real")
+            (src / "d").symlink_to(outside)
+        return st
+
+    monkeypatch.setattr(rootfs.os, "stat", racing_stat)
+    with pytest.raises(OSError):
+        rootfs._copy_tree(str(src), str(dst))
+    monkeypatch.undo()
+    assert not any(p.name == "secret" for p in dst.rglob("*"))
+
+
+def test_copyup_copies_content_modes_and_symlinks(tmp_path):
+    from skiff.runtime.linux import rootfs
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "sub").mkdir(parents=True)
+    dst.mkdir()
+    (src / "sub" / "f").write_text("x" * 100000)
+    os.chmod(src / "sub" / "f", 0o640)
+    os.chmod(src / "sub", 0o750)
+    os.chmod(src, 0o711)
+    (src / "l").symlink_to("/etc/passwd")
+    os.mkfifo(src / "p")
+    rootfs._copy_tree(str(src), str(dst))
+    assert (dst / "sub" / "f").read_text() == "x" * 100000
+    assert oct((dst / "sub" / "f").stat().st_mode & 0o777) == oct(0o640)
+    assert oct((dst / "sub").stat().st_mode & 0o777) == oct(0o750)
+    assert oct(dst.stat().st_mode & 0o777) == oct(0o711)
+    assert os.readlink(dst / "l") == "/etc/passwd"
+    import stat as _stat
+    assert _stat.S_ISFIFO(os.lstat(dst / "p").st_mode)
+    assert (dst / "sub" / "f").stat().st_mtime_ns == (src / "sub" / "f").stat().st_mtime_ns
+
+
+def test_copyup_stages_in_the_state_directory(bundle):
+    bundle.spec["mounts"].append({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                                  "options": ["tmpcopyup"]})
+    before = {n for n in os.listdir("/tmp") if n.startswith(".skiff-copyup-")}
+    code, out = bundle.run(["sh", "-c", "cat /etc/passwd | head -1; grep ' /etc ' /proc/mounts"])
+    assert code == 0 and out.startswith("root:") and "tmpfs" in out
+    assert {n for n in os.listdir("/tmp") if n.startswith(".skiff-copyup-")} == before

@@ -9,6 +9,7 @@ skiff.runtime.linux.syscalls.set_child_subreaper); it must then reap it.
 
 from __future__ import annotations
 
+import errno
 import _signal  # not ``signal`` (enum): start-up time
 import os
 import select
@@ -60,10 +61,15 @@ def _write_json(path: str, obj: dict) -> None:
 
 
 def load_config(bundle: str) -> dict:
-    """Read ``bundle``/config.json. Raises NotFound / InvalidArgument."""
+    """Read ``bundle``/config.json (a JSON object). Raises NotFound /
+    InvalidArgument."""
     path = os.path.join(bundle, "config.json")
     try:
-        return fastjson.load_file(path)
+        spec = fastjson.load_file(path)
+        if not isinstance(spec, dict):
+            raise InvalidArgument("invalid configuration: config.json must be an object",
+                                  path=path)
+        return spec
     except FileNotFoundError:
         raise NotFound(f"no config.json in bundle {bundle}", path=path) from None
     except (ValueError, OSError) as e:
@@ -198,6 +204,9 @@ def create(root: str, container_id: str, bundle: str, *, stdio=None, console_soc
     except FileExistsError:
         raise Conflict(f"container with given ID already exists: {container_id}",
                        id=container_id) from None
+    except OSError as e:  # e.g. ENAMETOOLONG: an id longer than the filesystem's NAME_MAX
+        raise SystemError_(f"mkdir {sdir}: {os.strerror(e.errno or 0).lower()}",
+                           errno=e.errno or 0, id=container_id) from None
 
     cg_path = linux.get("cgroupsPath") or default_path(container_id)
     state = {"ociVersion": OCI_VERSION, "id": container_id, "status": "creating", "pid": 0,
@@ -359,6 +368,10 @@ def _remove_state_dir(sdir: str) -> None:
         names = os.listdir(sdir)
     except (FileNotFoundError, NotADirectoryError):
         return
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            return  # such a directory cannot exist
+        raise
     for name in names:
         try:
             os.unlink(os.path.join(sdir, name))
@@ -418,6 +431,12 @@ def _load(root: str, container_id: str) -> tuple[str, dict]:
         raise NotFound(f"container {container_id} does not exist", id=container_id) from None
     except ValueError:
         st = None
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:  # no such state directory can exist
+            raise NotFound(f"container {container_id} does not exist",
+                           id=container_id) from None
+        raise SystemError_(f"read state of {container_id}: {os.strerror(e.errno or 0).lower()}",
+                           errno=e.errno or 0, id=container_id) from None
     if not isinstance(st, dict) or "id" not in st or "bundle" not in st:
         # not ours (another runtime's state under the same --root) or damaged
         raise SkiffError(f"container {container_id}: corrupt state.json", id=container_id)
@@ -887,6 +906,8 @@ def update(root: str, container_id: str, resources: dict) -> None:
     sdir, st = _load(root, container_id)
     if _status(sdir, st) == "stopped":
         raise Conflict("container not running", id=container_id)
+    from skiff.runtime.linux.validate import check_resources
+    check_resources(resources, "resources")  # all or nothing: checked before any write
     # runc update never touches the device rules (SkipDevices)
     _manager(st).set({k: v for k, v in (resources or {}).items() if k != "devices"})
 

@@ -539,6 +539,7 @@ def _setup(cfg: InitConfig):
 
     # 5. spec mounts, in order, targets resolved inside the rootfs
     cgroup_paths = cfg.cgroup.paths() if cfg.cgroup is not None else {}
+    rootfs.COPYUP_DIR = cfg.state_dir  # tmpcopyup's staging: gone with the state dir
     dev_bound = False
     dev_ro = None
     mount_fds = cfg.extra.pop("mount_fds", None) or {}

@@ -136,6 +136,10 @@ def secure_join(root: str, unsafe: str) -> str:
     return os.path.join(root, *resolved)
 
 
+#: where tmpcopyup stages its tmpfs: the init sets the container's state
+#: directory, which delete removes even when the init was killed mid-copy
+COPYUP_DIR = "/tmp"
+
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -382,7 +386,8 @@ def _mount_tmpfs(target: str, src: str, flags: int, data: str, copyup: bool,
     if copyup and existed:
         # a name nobody can guess or pre-create (our pid is 1 in every
         # container); the directory lives in the host's /tmp (runc's too)
-        tmp = f"/tmp/.skiff-copyup-{os.urandom(8).hex()}"
+        tmp = os.path.join(COPYUP_DIR if os.access(COPYUP_DIR, os.W_OK) else "/tmp",
+                           f".skiff-copyup-{os.urandom(8).hex()}")
         os.mkdir(tmp, 0o700)
         try:
             sc.mount(src, tmp, "tmpfs", rw, data or None)
@@ -410,26 +415,83 @@ def remount_readonly(target: str, flags: int, data: str = "") -> None:
 
 def _copy_tree(src: str, dst: str) -> None:
     """tmpcopyup: copy the directory ``src``'s content into ``dst``, keeping
-    modes, owners, times and symlinks; ``dst`` itself takes ``src``'s mode."""
-    import shutil
-    st = os.lstat(src)
-    for name in os.listdir(src):
-        s, d = os.path.join(src, name), os.path.join(dst, name)
-        if os.path.isdir(s) and not os.path.islink(s):
-            os.mkdir(d)
-            _copy_tree(s, d)
-        else:
-            shutil.copy2(s, d, follow_symlinks=False)
-            try:
-                os.lchown(d, os.lstat(s).st_uid, os.lstat(s).st_gid)
-            except OSError:
-                pass
-    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    modes, owners, times and symlinks (as symlinks); ``dst`` itself takes
+    ``src``'s mode and owner. Everything goes through directory fds and
+    O_NOFOLLOW, from ``src`` reached by _walk: an entry swapped for a symlink
+    during the copy (a rootfs shared with a running container) fails the
+    copy instead of pulling host files in."""
+    rd = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    spath, dpath = _walk(src), _walk(dst)
     try:
-        os.chown(dst, st.st_uid, st.st_gid)
+        sfd, dfd = os.open(".", rd, dir_fd=spath), os.open(".", rd, dir_fd=dpath)
+    finally:
+        os.close(spath)
+        os.close(dpath)
+    try:
+        _copy_dir_fd(sfd, dfd)
+        st = os.fstat(sfd)
+        _copy_meta(dfd, None, st)
+    finally:
+        os.close(sfd)
+        os.close(dfd)
+
+
+def _copy_meta(dir_fd: int, name: str | None, st: os.stat_result) -> None:
+    """Owner, mode (after chown, which clears setuid) and times of ``st`` on
+    ``name`` in ``dir_fd`` (or on ``dir_fd`` itself), never following a symlink."""
+    kw = {"dir_fd": dir_fd, "follow_symlinks": False} if name is not None else {}
+    target = name if name is not None else dir_fd
+    try:
+        os.chown(target, st.st_uid, st.st_gid, **kw)
     except OSError:
         pass
-    shutil.copystat(src, dst)
+    if not stat.S_ISLNK(st.st_mode):
+        if name is None:
+            os.chmod(dir_fd, stat.S_IMODE(st.st_mode))
+        else:
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dir_fd)
+    try:
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), **kw)
+    except (OSError, NotImplementedError):
+        pass
+
+
+def _copy_dir_fd(sfd: int, dfd: int) -> None:
+    rd = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    for name in os.listdir(sfd):
+        st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dfd)
+            csfd = os.open(name, rd, dir_fd=sfd)  # ENOTDIR/ELOOP if swapped meanwhile
+            try:
+                cdfd = os.open(name, rd, dir_fd=dfd)
+                try:
+                    _copy_dir_fd(csfd, cdfd)
+                finally:
+                    os.close(cdfd)
+            finally:
+                os.close(csfd)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=sfd), name, dir_fd=dfd)
+        elif stat.S_ISREG(st.st_mode):
+            fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=sfd)
+            try:
+                fout = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                               | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+                try:
+                    while True:
+                        n = os.sendfile(fout, fin, None, 1 << 20)
+                        if n == 0:
+                            break
+                finally:
+                    os.close(fout)
+            finally:
+                os.close(fin)
+        elif stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dfd)
+        else:
+            continue  # sockets are not copied (runc's copy neither)
+        _copy_meta(dfd, name, st)
 
 
 def _mount_cgroup(target: str, flags: int, cgroup_paths: dict[str, str]) -> None:

@@ -168,6 +168,48 @@ def _hooks(hooks) -> None:
                 raise _bad(f"{w}.timeout", "must be a positive integer (seconds)")
 
 
+def _ints(obj: dict, where: str, strings: tuple = (), bools: tuple = ()) -> None:
+    strings = {k.lower() for k in strings}
+    bools = {k.lower() for k in bools}
+    for key, v in obj.items():
+        if v is None:
+            continue
+        if str(key).lower() in strings:
+            _str(v, f"{where}.{key}")
+        elif str(key).lower() in bools:
+            if not isinstance(v, bool):
+                raise _bad(f"{where}.{key}", f"must be a boolean, not {_json_type(v)}")
+        elif isinstance(v, (dict, list)):
+            continue  # nested objects (weightDevice, throttle...) are the cgroup code's
+        elif not _int(v):
+            raise _bad(f"{where}.{key}", f"must be an integer, not {_json_type(v)}")
+
+
+def check_resources(res, where: str = "linux.resources") -> None:
+    """linux.resources (config-linux.md#control-groups; runc update -r):
+    objects where objects go, integers for the memory, cpu, pids and blockIO
+    numbers (booleans and cpuset strings where the spec has them). Keys are
+    matched case-insensitively, as Go's encoding/json does. Raises
+    InvalidArgument naming the field: nothing is written when one is bad."""
+    res = _obj(res, where)
+    low = {str(k).lower(): (k, v) for k, v in res.items()}
+    for key in ("memory", "cpu", "pids", "blockio", "network", "unified", "rdma"):
+        if key in low:
+            _obj(low[key][1], f"{where}.{low[key][0]}")
+    for key in ("devices", "hugepagelimits"):
+        if key in low:
+            _list(low[key][1], f"{where}.{low[key][0]}")
+    if "memory" in low:
+        _ints(_obj(low["memory"][1], f"{where}.memory"), f"{where}.memory",
+              bools=("disableOOMKiller", "useHierarchy", "checkBeforeUpdate"))
+    if "cpu" in low:
+        _ints(_obj(low["cpu"][1], f"{where}.cpu"), f"{where}.cpu", strings=("cpus", "mems"))
+    if "pids" in low:
+        _ints(_obj(low["pids"][1], f"{where}.pids"), f"{where}.pids")
+    if "blockio" in low:
+        _ints(_obj(low["blockio"][1], f"{where}.blockIO"), f"{where}.blockIO")
+
+
 def check_config(spec) -> None:
     """The whole document: object types of root, process, mounts, hooks,
     annotations and linux (namespaces, devices, sysctl, resources, uid/gid
@@ -217,17 +259,7 @@ def check_config(spec) -> None:
                 if not _int(m.get(f)) or m[f] < 0:
                     raise _bad(f"linux.{key}[{i}].{f}", "must be a non-negative integer")
     _str(linux.get("cgroupsPath"), "linux.cgroupsPath")
-    res = _obj(linux.get("resources"), "linux.resources")
-    for key in ("memory", "cpu", "pids", "blockIO", "network", "unified", "rdma"):
-        _obj(res.get(key), f"linux.resources.{key}")
-    _list(res.get("devices"), "linux.resources.devices")
-    _list(res.get("hugepageLimits"), "linux.resources.hugepageLimits")
-    for key, v in (_obj(res.get("memory"), "linux.resources.memory").items()):
-        if v is not None and not isinstance(v, bool) and not _int(v):
-            raise _bad(f"linux.resources.memory.{key}", f"must be an integer, not {_json_type(v)}")
-    pids = _obj(res.get("pids"), "linux.resources.pids")
-    if pids.get("limit") is not None and not _int(pids["limit"]):
-        raise _bad("linux.resources.pids.limit", f"must be an integer, not {_json_type(pids['limit'])}")
+    check_resources(linux.get("resources"), "linux.resources")
     seccomp = _obj(linux.get("seccomp"), "linux.seccomp")
     _strs(seccomp.get("architectures"), "linux.seccomp.architectures")
     _strs(seccomp.get("flags"), "linux.seccomp.flags")
