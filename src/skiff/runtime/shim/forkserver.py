@@ -45,7 +45,9 @@ def _preload() -> None:
                  "skiff.logs.jsonfile", "skiff.runtime.linux.namespaces",
                  "skiff.runtime.linux.hooks", "skiff.runtime.linux.procattr",
                  "skiff.runtime.cgroups", "skiff.runtime.cgroups.v1",
-                 "skiff.runtime.seccomp", "skiff.runtime.seccomp_default"):
+                 "skiff.runtime.seccomp", "skiff.runtime.seccomp_default",
+                 "skiff.runtime.linux.validate", "skiff.runtime.user",
+                 "skiff.runtime.cgroups._runcstats", "skiff.runtime.cgroups.detect"):
         try:
             importlib.import_module(name)
         except ImportError:
