@@ -328,3 +328,12 @@ def test_module_entry_point_runs(nodaemon):
     assert p.returncode == 125
     p = subprocess.run([sys.executable, "-m", "skiff.cli", "-v"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.startswith("skiff version ")
+
+
+def test_time_range_params():
+    from skiff.cli.units import time_range_params
+    assert time_range_params(None, None) == {}
+    assert time_range_params("1700000000", None) == {"since": "1700000000.000000000"}
+    assert time_range_params("", "1700000001.5") == {"until": "1700000001.500000000"}
+    with pytest.raises(ValueError):
+        time_range_params("yesterday-ish", None)

@@ -207,6 +207,17 @@ def parse_go_duration(s: str) -> float:
     return sign * total
 
 
+def time_range_params(since: str | None, until: str | None) -> dict:
+    """--since/--until -> the query parameters {"since", "until"} (only those
+    given), each through get_timestamp. Raises ValueError."""
+    params = {}
+    if since:
+        params["since"] = get_timestamp(since)
+    if until:
+        params["until"] = get_timestamp(until)
+    return params
+
+
 def get_timestamp(value: str, now: float | None = None) -> str:
     """docker api/types/time.GetTimestamp for --since/--until: a Go duration
     ("10m", relative to now), an RFC 3339 date/time, or a unix timestamp

@@ -20,6 +20,7 @@ import time
 from typing import Callable
 
 from ..errors import Conflict, InvalidArgument, NotFound, SkiffError
+from ..runtime.cgroups._runcstats import read_or_none
 
 log = logging.getLogger("skiff.container_stats")
 
@@ -34,16 +35,8 @@ def rfc3339_now() -> str:
         f".{ns % 1_000_000_000:09d}Z"
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def _int(path: str) -> int | None:
-    s = _read(path)
+    s = read_or_none(path)
     if s is None:
         return None
     s = s.strip()
@@ -58,7 +51,7 @@ def _int(path: str) -> int | None:
 def system_cpu_usage() -> int:
     """Host CPU time (ns) from /proc/stat's first line, as dockerd's
     getSystemCPUUsage (user+nice+system+idle+iowait+irq+softirq+steal)."""
-    s = _read("/proc/stat") or ""
+    s = read_or_none("/proc/stat") or ""
     for line in s.splitlines():
         if line.startswith("cpu "):
             f = [int(x) for x in line.split()[1:8 + 1]]
@@ -76,7 +69,7 @@ def online_cpus() -> int:
 def _blkio_list(path: str) -> list[dict] | None:
     """blkio.throttle.io_service_bytes lines "8:0 Read 123" -> Docker's
     BlkioStatEntry list (None when the file is absent or empty, as dockerd)."""
-    s = _read(path)
+    s = read_or_none(path)
     if not s:
         return None
     out = []
@@ -123,17 +116,17 @@ class CgroupReader:
         d = self._dir("cpuacct")
         if d:
             cpu["cpu_usage"]["total_usage"] = _int(os.path.join(d, "cpuacct.usage")) or 0
-            per = _read(os.path.join(d, "cpuacct.usage_percpu"))
+            per = read_or_none(os.path.join(d, "cpuacct.usage_percpu"))
             if per:
                 cpu["cpu_usage"]["percpu_usage"] = [int(x) for x in per.split()]
-            st = _read(os.path.join(d, "cpuacct.stat")) or ""
+            st = read_or_none(os.path.join(d, "cpuacct.stat")) or ""
             kv = dict(line.split() for line in st.splitlines() if len(line.split()) == 2)
             ns = 1_000_000_000 // _CLK_TCK
             cpu["cpu_usage"]["usage_in_usermode"] = int(kv.get("user", 0)) * ns
             cpu["cpu_usage"]["usage_in_kernelmode"] = int(kv.get("system", 0)) * ns
         d = self._dir("cpu")
         if d:
-            st = _read(os.path.join(d, "cpu.stat")) or ""
+            st = read_or_none(os.path.join(d, "cpu.stat")) or ""
             kv = dict(line.split() for line in st.splitlines() if len(line.split()) == 2)
             cpu["throttling_data"] = {"periods": int(kv.get("nr_periods", 0)),
                                       "throttled_periods": int(kv.get("nr_throttled", 0)),
@@ -145,7 +138,7 @@ class CgroupReader:
                    "max_usage": _int(os.path.join(d, "memory.max_usage_in_bytes")) or 0,
                    "failcnt": _int(os.path.join(d, "memory.failcnt")) or 0,
                    "limit": _int(os.path.join(d, "memory.limit_in_bytes")) or 0}
-            st = _read(os.path.join(d, "memory.stat")) or ""
+            st = read_or_none(os.path.join(d, "memory.stat")) or ""
             mem["stats"] = {k: int(v) for k, v in (line.split() for line in st.splitlines()
                                                    if len(line.split()) == 2)}
             # dockerd caps the "no limit" value at the host's memory
@@ -178,7 +171,7 @@ class CgroupReader:
         cpu = {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
                "system_cpu_usage": system_cpu_usage(), "online_cpus": online_cpus(),
                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
-        st = _read(os.path.join(d, "cpu.stat")) or ""
+        st = read_or_none(os.path.join(d, "cpu.stat")) or ""
         kv = dict(line.split() for line in st.splitlines() if len(line.split()) == 2)
         cpu["cpu_usage"] = {"total_usage": int(kv.get("usage_usec", 0)) * 1000,
                             "usage_in_kernelmode": int(kv.get("system_usec", 0)) * 1000,
@@ -188,7 +181,7 @@ class CgroupReader:
                                   "throttled_time": int(kv.get("throttled_usec", 0)) * 1000}
         mem = {"usage": _int(os.path.join(d, "memory.current")) or 0,
                "limit": _int(os.path.join(d, "memory.max")) or _host_memory()}
-        ms = _read(os.path.join(d, "memory.stat")) or ""
+        ms = read_or_none(os.path.join(d, "memory.stat")) or ""
         mem["stats"] = {k: int(v) for k, v in (line.split() for line in ms.splitlines()
                                                if len(line.split()) == 2)}
         pids = {"current": _int(os.path.join(d, "pids.current")) or 0}
@@ -203,7 +196,7 @@ class CgroupReader:
 
 
 def _host_memory() -> int:
-    s = _read("/proc/meminfo") or ""
+    s = read_or_none("/proc/meminfo") or ""
     m = re.search(r"^MemTotal:\s+(\d+) kB", s, re.M)
     return int(m.group(1)) * 1024 if m else 0
 

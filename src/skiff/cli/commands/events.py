@@ -37,14 +37,10 @@ def main(cli, argv):
         Flag("until", None, "string", help="Stream events until this timestamp"),
     ], args=(0, 0), aliases=[f"{PROG} system events", f"{PROG} events"])
     opts, _ = cli.parse(fs, argv)
-    from skiff.cli.units import get_timestamp
+    from skiff.cli.units import time_range_params
     from skiff.client import encode_filters
-    params = {}
     try:
-        if opts.since:
-            params["since"] = get_timestamp(opts.since)
-        if opts.until:
-            params["until"] = get_timestamp(opts.until)
+        params = time_range_params(opts.since, opts.until)
     except ValueError as e:
         raise StatusError(str(e), 1) from None
     filters: dict[str, list[str]] = {}

@@ -21,14 +21,11 @@ def main(cli, argv):
         Flag("until", None, "string", help='Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)'),
     ], args=(1, 1), aliases=[f"{PROG} container logs", f"{PROG} logs"])
     opts, (name,) = cli.parse(fs, argv)
-    from skiff.cli.units import get_timestamp
+    from skiff.cli.units import time_range_params
     params = {"stdout": 1, "stderr": 1, "follow": opts.follow, "timestamps": opts.timestamps,
               "details": opts.details, "tail": opts.tail}
     try:
-        if opts.since:
-            params["since"] = get_timestamp(opts.since)
-        if opts.until:
-            params["until"] = get_timestamp(opts.until)
+        params.update(time_range_params(opts.since, opts.until))
     except ValueError as e:
         raise StatusError(str(e), 1) from None
     client = cli.client

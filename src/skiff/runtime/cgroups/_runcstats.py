@@ -24,7 +24,8 @@ import os
 _MAX = (1 << 64) - 1
 
 
-def _read(path: str) -> str | None:
+def read_or_none(path: str) -> str | None:
+    """The text of a cgroup (or /proc) file, None if it cannot be read."""
     try:
         with open(path) as f:
             return f.read()
@@ -33,7 +34,7 @@ def _read(path: str) -> str | None:
 
 
 def _num(path: str) -> int:
-    s = _read(path)
+    s = read_or_none(path)
     if s is None:
         return 0
     s = s.strip()
@@ -47,7 +48,7 @@ def _num(path: str) -> int:
 
 def _kv(path: str) -> dict[str, int]:
     out: dict[str, int] = {}
-    for line in (_read(path) or "").splitlines():
+    for line in (read_or_none(path) or "").splitlines():
         parts = line.split()
         if len(parts) == 2:
             try:
@@ -82,7 +83,7 @@ def _cpu_list(text: str | None) -> list[int]:
 
 def _blkio_entries(path: str) -> list[dict]:
     out = []
-    for line in (_read(path) or "").splitlines():
+    for line in (read_or_none(path) or "").splitlines():
         parts = line.split()
         if len(parts) == 3 and ":" in parts[0]:
             ma, _, mi = parts[0].partition(":")
@@ -121,10 +122,10 @@ def v1_stats(find) -> dict:
     d = find("cpuacct")
     if d:
         usage = {"total": _num(os.path.join(d, "cpuacct.usage"))}
-        usage["percpu"] = [int(x) for x in (_read(os.path.join(d, "cpuacct.usage_percpu"))
+        usage["percpu"] = [int(x) for x in (read_or_none(os.path.join(d, "cpuacct.usage_percpu"))
                                             or "").split()]
         pk, pu = [], []
-        for line in (_read(os.path.join(d, "cpuacct.usage_all")) or "").splitlines()[1:]:
+        for line in (read_or_none(os.path.join(d, "cpuacct.usage_all")) or "").splitlines()[1:]:
             parts = line.split()
             if len(parts) == 3:
                 pu.append(int(parts[1]))
@@ -143,16 +144,16 @@ def v1_stats(find) -> dict:
                                          "periods", "throttledPeriods", "throttledTime")
     d = find("cpuset")
     if d:
-        cs = {"cpus": _cpu_list(_read(os.path.join(d, "cpuset.cpus")))}
+        cs = {"cpus": _cpu_list(read_or_none(os.path.join(d, "cpuset.cpus")))}
         for key in ("cpu_exclusive",):
             cs[key] = _num(os.path.join(d, f"cpuset.{key}"))
-        cs["mems"] = _cpu_list(_read(os.path.join(d, "cpuset.mems")))
+        cs["mems"] = _cpu_list(read_or_none(os.path.join(d, "cpuset.mems")))
         for key in ("mem_hardwall", "mem_exclusive", "memory_migrate", "memory_spread_page",
                     "memory_spread_slab", "memory_pressure", "sched_load_balance"):
             cs[key] = _num(os.path.join(d, f"cpuset.{key}"))
         try:
             cs["sched_relax_domain_level"] = int(
-                (_read(os.path.join(d, "cpuset.sched_relax_domain_level")) or "0").strip())
+                (read_or_none(os.path.join(d, "cpuset.sched_relax_domain_level")) or "0").strip())
         except ValueError:
             cs["sched_relax_domain_level"] = 0
         out["cpuset"] = _omit(cs, "cpus", "mems")
@@ -230,8 +231,8 @@ def v2_stats(d: str) -> dict:
                                       "throttledTime": st.get("throttled_usec", 0) * 1000},
                                      "periods", "throttledPeriods", "throttledTime")
     cs = out["cpuset"]
-    cpus = _cpu_list(_read(os.path.join(d, "cpuset.cpus.effective")))
-    mems = _cpu_list(_read(os.path.join(d, "cpuset.mems.effective")))
+    cpus = _cpu_list(read_or_none(os.path.join(d, "cpuset.cpus.effective")))
+    mems = _cpu_list(read_or_none(os.path.join(d, "cpuset.mems.effective")))
     out["cpuset"] = dict(({"cpus": cpus} if cpus else {}), **cs, **({"mems": mems} if mems else {}))
     raw = _kv(os.path.join(d, "memory.stat"))
     mem: dict = {"cache": raw.get("file", 0)}
@@ -255,7 +256,7 @@ def v2_stats(d: str) -> dict:
                          "limit": 0 if lim == _MAX else lim}, "current", "limit")
     blk: dict = {}
     sb, sv = [], []
-    for line in (_read(os.path.join(d, "io.stat")) or "").splitlines():
+    for line in (read_or_none(os.path.join(d, "io.stat")) or "").splitlines():
         parts = line.split()
         if not parts or ":" not in parts[0]:
             continue
