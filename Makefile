@@ -39,9 +39,14 @@ fixtures:
 test-deps:
 	$(REPO)/scripts/install.sh --test
 
-# pytest's exit 5 (no tests collected) fails too, saying so; 124 is the time limit
-test: test-deps fixtures
+# pytest's exit 5 (no tests collected) fails too, saying so; 124 is the time limit.
+# The fixture registry is stopped afterwards unless it was running before.
+REGISTRY_PID := /tmp/fixture-registry-$(or $(SKIFF_TEST_REGISTRY_PORT),5000)/pid
+test: test-deps
+	keep=0; if [ -f $(REGISTRY_PID) ] && kill -0 "$$(cat $(REGISTRY_PID))" 2>/dev/null; then keep=1; fi; \
+	$(REPO)/scripts/fixtures.sh start; \
 	cd $(REPO) && rc=0 && timeout -k 60 $(TEST_TIMEOUT) $(PY) -m pytest tests $(PYTEST_ARGS) || rc=$$?; \
+	[ $$keep = 1 ] || { $(REPO)/scripts/fixtures.sh stop >/dev/null 2>&1; rm -rf $(dir $(REGISTRY_PID)); } || true; \
 	case $$rc in \
 	0) ;; \
 	5) echo "make test: FAILED: pytest collected no tests (exit 5)" >&2 ;; \

@@ -17,10 +17,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_bench_smoke_runs_every_case(registry):
+def test_bench_smoke_runs_every_case(registry, tmp_path):
     if shutil.which("dockerd") is None:
         pytest.fail("dockerd is not installed: .ci/run installs docker.io (scripts/install.sh --test)")
-    r = subprocess.run([sys.executable, str(REPO / "bench" / "run_latency.py"), "--smoke"],
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "run_latency.py"), "--smoke",
+                        "--results-dir", str(tmp_path)],
                        capture_output=True, text=True, timeout=900, cwd=str(REPO),
                        env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])

@@ -14,8 +14,23 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
+# a private tmux server (its own socket), ended with the module: nothing of
+# the user's tmux is touched and no socket is left in /tmp/tmux-UID
+_SOCKET = f"/tmp/skifftest-tmux-{os.getpid()}"
+
+
 def _tmux(*args):
-    return subprocess.run(["tmux", *args], capture_output=True, text=True)
+    return subprocess.run(["tmux", "-S", _SOCKET, *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tmux_server():
+    yield
+    _tmux("kill-server")
+    try:
+        os.unlink(_SOCKET)
+    except FileNotFoundError:
+        pass
 
 
 def _screen(session):

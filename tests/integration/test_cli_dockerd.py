@@ -76,7 +76,7 @@ def dockerd(fixtures_dir):
         subprocess.run(["umount", "-R", str(DATA)], stderr=subprocess.DEVNULL)
         shutil.rmtree(DATA, ignore_errors=True)
         shutil.rmtree(EXEC, ignore_errors=True)
-        for f in (SOCK, PIDFILE):
+        for f in (SOCK, PIDFILE, f"/tmp/{NAME}.log"):
             try:
                 os.unlink(f)
             except FileNotFoundError:

@@ -311,8 +311,12 @@ def test_bad_container_ids_are_refused_cleanly(bundle, cid):
 
 def test_longest_container_id_works(bundle):
     bundle.id = "a" * 255
-    code, out = bundle.run(["echo", "ok"])
-    assert code == 0 and out.strip() == "ok"
+    try:
+        code, out = bundle.run(["echo", "ok"])
+        assert code == 0 and out.strip() == "ok"
+    finally:
+        rt.delete(str(bundle.root), bundle.id, force=True)
+    assert not os.path.exists(f"/sys/fs/cgroup/memory/skiff/{bundle.id}")
 
 
 def test_copyup_never_follows_an_entry_swapped_for_a_symlink(tmp_path, monkeypatch):
