@@ -114,8 +114,10 @@ def make_app(*, start_error=None, status=0, have_image=False, echo_stdin=False, 
                         {"status": "Pull complete", "progressDetail": {}, "id": "a1b2"},
                         {"status": "Status: Downloaded newer image for busybox:latest"}):
                 chunk(h, json.dumps(msg).encode() + b"\r\n")
-            end_chunks(h)
+            # the image exists before the client can read the end of the pull
+            # (its next request may be served by another thread at once)
             state["image"] = True
+            end_chunks(h)
             return
         if m == "POST" and p.endswith("/attach"):
             assert r["headers"]["upgrade"] == "tcp"
