@@ -64,6 +64,16 @@ DOCKER_SOCK = "/run/skiff-bench-docker.sock"
 DOCKER_CLI = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
 SKIFF_EXEC_ROOT = "/run/skiff-bench"
 SKIFF_DATA_ROOT = "/var/lib/skiff-bench"
+#: scripts/docker-peer.sh's data root (PEER_DATA_ROOT)
+DOCKER_DATA_ROOT = os.environ.get("PEER_DATA_ROOT", "/var/lib/skiff-bench-docker")
+
+
+def _remove_unmounted(path: str) -> None:
+    """rm -r ``path`` (a daemon's root this run made), unless anything is
+    still mounted at or under it: a run leaves nothing behind."""
+    mounts = Path("/proc/self/mounts").read_text()
+    if f" {path}/" not in mounts and f" {path} " not in mounts:
+        shutil.rmtree(path, ignore_errors=True)
 SKIFF_SOCK = f"{SKIFF_EXEC_ROOT}/skiff.sock"
 SKIFF_CONFIG = "/run/skiff-bench.json"
 
@@ -293,14 +303,14 @@ class Setup:
                 _run([str(SCRIPTS / "skiffd.sh"), "stop"], env=SKIFFD_ENV)
                 _reap_leftovers()
                 Path(SKIFF_CONFIG).unlink(missing_ok=True)
-                # its exec root, unless something is still mounted under it
-                mounts = Path("/proc/self/mounts").read_text()
-                if f" {SKIFF_EXEC_ROOT}/" not in mounts and f" {SKIFF_EXEC_ROOT} " not in mounts:
-                    shutil.rmtree(SKIFF_EXEC_ROOT, ignore_errors=True)
+                # its exec and data roots, unless something is still mounted there
+                for d in (SKIFF_EXEC_ROOT, SKIFF_DATA_ROOT):
+                    _remove_unmounted(d)
             if self.started_docker:
                 err = _run([str(SCRIPTS / "docker-peer.sh"), "stop"])
                 if err:
                     log(f"stopping dockerd: {err}")
+                _remove_unmounted(DOCKER_DATA_ROOT)
         if self.started_registry:
             _run([str(SCRIPTS / "fixtures.sh"), "stop"])
 
